@@ -1,0 +1,192 @@
+"""Entry points of the Snakemake rules (one function per rule, each also a CLI sub-command).
+
+    python -m benchmarks.jobs prepare  --dataset mnist --data-root data --marker runs/data/mnist.json
+    python -m benchmarks.jobs train    --spec '{...}' --seed 0 --data-root data --model-out ... --summary-out ...
+    python -m benchmarks.jobs evaluate --spec '{...}' --data-root data --model ... --train-summary ... --out ...
+    python -m benchmarks.jobs summarize --inputs a.json b.json --out results/baselines/x.csv
+
+The ``--spec`` is the benchmark resolved at one scale by ``benchmarks.config.resolve_benchmark``
+(the Snakefile passes it as a param, so a changed protocol reruns the job).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from . import checkpoint, datasets, logs, training
+from .config import ConfigError
+
+log = logging.getLogger("ibbench.jobs")
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=float) + "\n")
+    tmp.replace(path)
+
+
+def prepare(dataset: str, data_root: Path, marker: Path, mirror: Optional[Path] = None,
+            download: bool = True) -> None:
+    t0 = time.perf_counter()
+    folder = datasets.prepare(dataset, data_root, mirror=mirror, download=download)
+    spec = datasets.get(dataset)
+    _write_json(marker, {"dataset": dataset, "folder": str(folder), "seconds": time.perf_counter() - t0,
+                         "archives": {a.filename: a.md5 for a in spec.archives}})
+    log.info("%s ready in %s", dataset, folder)
+
+
+def load_data(spec: dict, data_root: Path) -> datasets.Splits:
+    return datasets.load_splits(spec["dataset"], data_root, val_size=spec["val_size"],
+                                split_seed=spec["split_seed"], max_train=spec["max_train"],
+                                max_val=spec["max_val"], max_test=spec["max_test"])
+
+
+def train(spec: dict, seed: int, data_root: Path, model_out: Path, summary_out: Path,
+          state_path: Optional[Path] = None, checkpoint_every_steps: int = 0, num_workers: int = 0) -> dict:
+    t0 = time.perf_counter()
+    device = training.resolve_device(spec["device"])
+    training.seed_everything(seed)
+    splits = load_data(spec, data_root)
+    arch = checkpoint.architecture(spec["model"], spec["model_params"], splits.info.num_classes,
+                                   splits.info.input_shape)
+    torch.manual_seed(seed)  # initial weights depend on the seed only
+    model = build_model_for(spec, splits)
+    log.info("%s seed %d: %s on %s (%d train / %d val / %d test), %d parameters, device %s",
+             spec["benchmark"], seed, spec["model"], spec["dataset"], len(splits.train), len(splits.val),
+             len(splits.test), sum(p.numel() for p in model.parameters()), device)
+    state_path = Path(state_path) if state_path else Path(model_out).with_name("train_state.pt")
+    result = training.train(model, splits, spec["protocol"], seed=seed, device=device, state_path=state_path,
+                            checkpoint_every_steps=checkpoint_every_steps, num_workers=num_workers)
+    summary = {"benchmark": spec["benchmark"], "seed": seed, "scale": spec["scale"],
+               "selected_epoch": result.selected_epoch,
+               "selection": spec["protocol"].get("selection", "best_val"), "val": result.val,
+               "train_seconds": result.train_seconds, "job_wall_seconds": time.perf_counter() - t0,
+               "resumed_from": result.resumed_from, "device": str(device), "history": result.history,
+               "split": splits.notes, "parameters": sum(p.numel() for p in model.parameters())}
+    checkpoint.save_model(model_out, model, arch, meta={k: v for k, v in summary.items() if k != "history"})
+    _write_json(summary_out, summary)
+    state_path.unlink(missing_ok=True)  # the finished model supersedes the resume state
+    return summary
+
+
+def build_model_for(spec: dict, splits: datasets.Splits) -> torch.nn.Module:
+    from . import models
+
+    return models.build_model(spec["model"], splits.info.num_classes, splits.info.input_shape,
+                              **spec["model_params"])
+
+
+def evaluate(spec: dict, data_root: Path, model_path: Path, train_summary: Path, out: Path) -> dict:
+    device = training.resolve_device(spec["device"])
+    splits = load_data(spec, data_root)
+    model, ckpt = checkpoint.load_model(model_path)
+    model.to(device)
+    t0 = time.perf_counter()
+    test = training.evaluate(model, training.batches_for(splits.test, device),
+                             spec["protocol"].get("eval_batch_size", 1000))
+    summary = json.loads(Path(train_summary).read_text())
+    record = {"benchmark": spec["benchmark"], "seed": summary["seed"], "scale": spec["scale"],
+              "dataset": spec["dataset"], "model": spec["model"], "protocol": spec["protocol"]["name"],
+              "test": test, "eval_seconds": time.perf_counter() - t0, **{k: summary[k] for k in (
+                  "val", "selected_epoch", "selection", "train_seconds", "job_wall_seconds", "device",
+                  "parameters", "split", "history")}}
+    _write_json(out, record)
+    log.info("%s seed %d: test error %.2f%% (val error %.2f%%, epoch %d selected on validation)",
+             spec["benchmark"], summary["seed"], 100 * test["error"], 100 * summary["val"]["error"],
+             summary["selected_epoch"])
+    return record
+
+
+def summarize(inputs: list[Path], out: Path, command: str, config: Any) -> None:
+    """One row per benchmark: mean and spread over seeds of test/val error, plus a per-seed CSV."""
+    import pandas as pd
+
+    from .provenance import write_provenance
+
+    recs = [json.loads(Path(p).read_text()) for p in inputs]
+    per_seed = pd.DataFrame([{"benchmark": r["benchmark"], "scale": r["scale"], "dataset": r["dataset"],
+                              "model": r["model"], "protocol": r["protocol"], "seed": r["seed"],
+                              "parameters": r["parameters"], "test_error_pct": 100 * r["test"]["error"],
+                              "val_error_pct": 100 * r["val"]["error"], "selected_epoch": r["selected_epoch"],
+                              "epochs": len(r["history"]), "train_seconds": r["train_seconds"],
+                              "device": r["device"]} for r in recs])
+    g = per_seed.groupby(["benchmark", "scale", "dataset", "model", "protocol", "parameters"], sort=False)
+    table = g.agg(seeds=("seed", "count"), test_error_pct_mean=("test_error_pct", "mean"),
+                  test_error_pct_std=("test_error_pct", "std"), val_error_pct_mean=("val_error_pct", "mean"),
+                  epochs=("epochs", "max"), train_seconds_mean=("train_seconds", "mean")).reset_index()
+    table["test_error_pct_std"] = table["test_error_pct_std"].fillna(0.0)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.round(4).to_csv(out, index=False)
+    per_seed.round(4).to_csv(out.with_name(out.stem + "_per_seed.csv"), index=False)
+    scales = sorted(set(per_seed["scale"]))
+    write_provenance(out, command=command, config=config, scale=",".join(scales),
+                     wall_seconds=float(sum(r["job_wall_seconds"] + r["eval_seconds"] for r in recs)),
+                     inputs=[str(p) for p in inputs], outputs=[str(out), str(out.with_name(out.stem + "_per_seed.csv"))],
+                     device=",".join(sorted({r["device"] for r in recs})))
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.jobs", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name in ("prepare", "train", "evaluate", "summarize"):
+        sp = sub.add_parser(name)
+        sp.add_argument("--log", type=Path, default=None)
+        sp.add_argument("--threads", type=int, default=None)
+        if name in ("prepare", "train", "evaluate"):
+            sp.add_argument("--data-root", type=Path, required=True)
+        if name in ("train", "evaluate"):
+            sp.add_argument("--spec", required=True, help="resolved benchmark as JSON")
+    sub.choices["prepare"].add_argument("--dataset", required=True)
+    sub.choices["prepare"].add_argument("--marker", type=Path, required=True)
+    sub.choices["prepare"].add_argument("--mirror", type=Path, default=None)
+    sub.choices["prepare"].add_argument("--no-download", action="store_true")
+    t = sub.choices["train"]
+    t.add_argument("--seed", type=int, required=True)
+    t.add_argument("--model-out", type=Path, required=True)
+    t.add_argument("--summary-out", type=Path, required=True)
+    t.add_argument("--state", type=Path, default=None, help="resume file (default: beside --model-out)")
+    t.add_argument("--checkpoint-every-steps", type=int, default=0)
+    t.add_argument("--num-workers", type=int, default=0)
+    e = sub.choices["evaluate"]
+    e.add_argument("--model", type=Path, required=True)
+    e.add_argument("--train-summary", type=Path, required=True)
+    e.add_argument("--out", type=Path, required=True)
+    s = sub.choices["summarize"]
+    s.add_argument("--inputs", type=Path, nargs="+", required=True)
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--command", default="")
+    s.add_argument("--config", default="{}", help="configuration to record, as JSON")
+    a = p.parse_args(argv)
+
+    logs.setup(a.log)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    try:
+        if a.cmd == "prepare":
+            prepare(a.dataset, a.data_root, a.marker, mirror=a.mirror, download=not a.no_download)
+        elif a.cmd == "train":
+            train(json.loads(a.spec), a.seed, a.data_root, a.model_out, a.summary_out, a.state,
+                  a.checkpoint_every_steps, a.num_workers)
+        elif a.cmd == "evaluate":
+            evaluate(json.loads(a.spec), a.data_root, a.model, a.train_summary, a.out)
+        else:
+            summarize(a.inputs, a.out, a.command, json.loads(a.config))
+    except (datasets.DatasetError, ConfigError, ValueError, KeyError) as exc:
+        log.error("%s", exc)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

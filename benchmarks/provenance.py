@@ -1,0 +1,92 @@
+"""Provenance records written beside every result file.
+
+``write_provenance(path, ...)`` writes ``<stem>.provenance.json`` next to a result (or to ``path`` itself
+when it ends in ``.json``): the git commit (and whether the tree had uncommitted changes to code), the
+command, the resolved configuration, the scale, the device, wall time, inputs and outputs, library
+versions and the time it was written.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def git_commit() -> dict[str, Any]:
+    def run(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=20).stdout.strip()
+
+    try:
+        commit = run("rev-parse", "HEAD") or None
+        # results/ and figures/ change as a run writes them; only code and config make a run dirty.
+        dirty = bool(run("status", "--porcelain", "--", ".", ":(exclude)results", ":(exclude)figures"))
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    return {"commit": commit, "uncommitted_changes": dirty}
+
+
+def device_description(device: Optional[str] = None) -> dict[str, Any]:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    desc = {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "cuda_available": torch.cuda.is_available(), "device": device}
+    if torch.cuda.is_available():
+        desc["gpu"] = torch.cuda.get_device_name(0)
+    return desc
+
+
+def versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for mod in ("torch", "torchvision", "timm", "numpy", "scipy", "pandas", "snakemake"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except Exception:  # a missing optional package is recorded as such, not fatal
+            out[mod] = "not installed"
+    return out
+
+
+def provenance_path(result: Path) -> Path:
+    result = Path(result)
+    return result if result.suffix == ".json" and result.name.endswith(".provenance.json") else \
+        result.with_name(result.stem + ".provenance.json")
+
+
+def write_provenance(path: Path, *, command: str, config: Any, scale: str, wall_seconds: float,
+                     inputs: Iterable[str] = (), outputs: Iterable[str] = (), device: Optional[str] = None,
+                     extra: Optional[dict] = None) -> Path:
+    target = provenance_path(Path(path))
+    record = {
+        "result": str(path),
+        "scale": scale,
+        "command": command,
+        **git_commit(),
+        "device": device_description(device),
+        "wall_seconds": round(float(wall_seconds), 3),
+        "inputs": [str(p) for p in inputs],
+        "outputs": [str(p) for p in outputs],
+        "config": config,
+        "versions": versions(),
+        "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if extra:
+        record.update(extra)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    os.replace(tmp, target)
+    return target

@@ -1,0 +1,139 @@
+"""Shared pieces of the neural variational MI bounds (``mine``, ``infonce``): critics, input preparation and
+the one training loop.
+
+A critic scores pairs (x, y). Two forms:
+
+* ``concat``: T(x, y) = MLP([x, y]) -> scalar. All B x B pair scores cost B^2 network evaluations.
+* ``separable``: T(x, y) = g(x) . h(y) with two MLP encoders; all B x B scores are one matrix product.
+
+Training is Adam on minibatches drawn with replacement from the n samples, every random draw from one
+``torch.Generator`` and the network initialisation from ``torch.manual_seed(seed)`` inside
+``torch.random.fork_rng``, so a given seed gives the same estimate and the caller's global RNG is untouched.
+Inputs are z-scored per column (labels become one-hot and are left as they are); the networks run in
+float32.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .base import EstimatorInputError, is_labels
+
+CRITICS = ("concat", "separable")
+
+
+@dataclass(frozen=True)
+class NeuralParams:
+    """Fields every neural bound shares (each estimator's ``Params`` extends this)."""
+
+    critic: str = "concat"  # "concat" or "separable" (see module docstring)
+    hidden: int = 64  # units per hidden layer
+    layers: int = 2  # hidden layers per MLP
+    embed: int = 16  # output size of g and h (separable critic only)
+    lr: float = 2e-3  # Adam learning rate
+    steps: int = 1500  # optimiser steps
+    batch_size: int = 256  # samples per step (capped at n)
+    seed: int = 0
+    device: str = "auto"
+
+
+def check_params(p: NeuralParams) -> None:
+    if p.critic not in CRITICS:
+        raise EstimatorInputError(f"critic: expected one of {CRITICS}, got {p.critic!r}")
+    for name in ("hidden", "layers", "embed", "steps", "batch_size"):
+        if getattr(p, name) < 1:
+            raise EstimatorInputError(f"{name}: expected a positive integer, got {getattr(p, name)}")
+    if not p.lr > 0:
+        raise EstimatorInputError(f"lr: expected > 0, got {p.lr}")
+
+
+def mlp(d_in: int, d_out: int, hidden: int, layers: int) -> nn.Sequential:
+    mods: list[nn.Module] = []
+    for i in range(layers):
+        mods += [nn.Linear(d_in if i == 0 else hidden, hidden), nn.ReLU()]
+    mods.append(nn.Linear(hidden, d_out))
+    return nn.Sequential(*mods)
+
+
+class ConcatCritic(nn.Module):
+    def __init__(self, d_x: int, d_y: int, p: NeuralParams):
+        super().__init__()
+        self.net = mlp(d_x + d_y, 1, p.hidden, p.layers)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Scores of aligned pairs (x_i, y_i) -> (N,)."""
+        return self.net(torch.cat([x, y], dim=1)).squeeze(1)
+
+    def pair_scores(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """All pairs: entry (i, j) scores (x_i, y_j) -> (B, B)."""
+        b = x.shape[0]
+        grid = torch.cat([x[:, None, :].expand(b, b, -1), y[None, :, :].expand(b, b, -1)], dim=2)
+        return self.net(grid).squeeze(2)
+
+
+class SeparableCritic(nn.Module):
+    def __init__(self, d_x: int, d_y: int, p: NeuralParams):
+        super().__init__()
+        self.g = mlp(d_x, p.embed, p.hidden, p.layers)
+        self.h = mlp(d_y, p.embed, p.hidden, p.layers)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (self.g(x) * self.h(y)).sum(1)
+
+    def pair_scores(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.g(x) @ self.h(y).T
+
+
+def make_critic(d_x: int, d_y: int, p: NeuralParams) -> nn.Module:
+    return (ConcatCritic if p.critic == "concat" else SeparableCritic)(d_x, d_y, p)
+
+
+def prepare(t: torch.Tensor) -> torch.Tensor:
+    """Labels -> one-hot; real samples -> per-column z-scores (constant columns -> 0). float32."""
+    if is_labels(t):
+        if int(t.min()) < 0:
+            raise EstimatorInputError(f"labels: expected non-negative class indices, got min {int(t.min())}")
+        return nn.functional.one_hot(t).to(torch.float32)
+    std = t.std(0, unbiased=False)
+    return ((t - t.mean(0)) / torch.where(std > 0, std, torch.ones_like(std))).to(torch.float32)
+
+
+def log_mean_exp(v: torch.Tensor) -> torch.Tensor:
+    return torch.logsumexp(v.reshape(-1), 0) - math.log(v.numel())
+
+
+# batch_loss(critic, x_batch, y_batch, y_other, state) -> loss; y_other is an independent draw of y
+BatchLoss = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor, dict], torch.Tensor]
+# final(critic, x, y, generator) -> estimate over all n samples (no gradients)
+Final = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
+
+
+def train_and_evaluate(x: torch.Tensor, y: torch.Tensor, p: NeuralParams, device: torch.device,
+                       batch_loss: BatchLoss, final: Final) -> float:
+    """Train a fresh critic with ``batch_loss`` for ``p.steps`` Adam steps, then return ``final``."""
+    check_params(p)
+    fx, fy = prepare(x), prepare(y)
+    n = fx.shape[0]
+    batch = min(p.batch_size, n)
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(p.seed)
+        critic = make_critic(fx.shape[1], fy.shape[1], p).to(device)
+        opt = torch.optim.Adam(critic.parameters(), lr=p.lr)
+        gen = torch.Generator(device=device).manual_seed(p.seed)
+        state: dict = {}
+        for _ in range(p.steps):
+            idx = torch.randint(n, (batch,), generator=gen, device=device)
+            other = torch.randint(n, (batch,), generator=gen, device=device)
+            loss = batch_loss(critic, fx[idx], fy[idx], fy[other], state)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        critic.eval()
+        with torch.no_grad():
+            return float(final(critic, fx, fy, gen))

@@ -1,0 +1,98 @@
+# Baselines: train each benchmark once per seed, select on validation, evaluate on test, summarise.
+
+
+def benchmark_spec(name):
+    return ibconfig.resolve_benchmark(config, name, SCALE)
+
+
+def benchmark_resources(name, key, default):
+    return config["benchmarks"][name].get("resources", {}).get(key, default)
+
+
+def seed_results(name):
+    return expand(
+        "results/baselines/{benchmark}/seed{seed}.json",
+        benchmark=name,
+        seed=benchmark_spec(name)["seeds"],
+    )
+
+
+rule train_baseline:
+    input:
+        data=lambda w: "runs/data/{}.json".format(config["benchmarks"][w.benchmark]["dataset"]),
+    output:
+        model="runs/baselines/{benchmark}/seed{seed}/model.pt",
+        summary="runs/baselines/{benchmark}/seed{seed}/train.json",
+    params:
+        spec=lambda w: json.dumps(benchmark_spec(w.benchmark)),
+        data_root=DATA_ROOT,
+    log:
+        "logs/train_baseline/{benchmark}_seed{seed}.log",
+    threads: lambda w: benchmark_resources(w.benchmark, "cpus", 1)
+    resources:
+        gpu=lambda w: benchmark_resources(w.benchmark, "gpus", 0),
+        mem_mb=lambda w: benchmark_resources(w.benchmark, "mem_mb", 4000),
+        runtime=lambda w: benchmark_resources(w.benchmark, "runtime", 120),
+    shell:
+        "{PYTHON} -m benchmarks.jobs train --spec {params.spec:q} --seed {wildcards.seed}"
+        " --data-root {params.data_root:q} --model-out {output.model} --summary-out {output.summary}"
+        " --num-workers {threads} --threads {threads} --log {log}"
+
+
+rule evaluate_baseline:
+    input:
+        model="runs/baselines/{benchmark}/seed{seed}/model.pt",
+        summary="runs/baselines/{benchmark}/seed{seed}/train.json",
+    output:
+        "results/baselines/{benchmark}/seed{seed}.json",
+    params:
+        spec=lambda w: json.dumps(benchmark_spec(w.benchmark)),
+        data_root=DATA_ROOT,
+    log:
+        "logs/evaluate_baseline/{benchmark}_seed{seed}.log",
+    resources:
+        gpu=lambda w: benchmark_resources(w.benchmark, "gpus", 0),
+        mem_mb=lambda w: benchmark_resources(w.benchmark, "mem_mb", 4000),
+        runtime=60,
+    shell:
+        "{PYTHON} -m benchmarks.jobs evaluate --spec {params.spec:q} --data-root {params.data_root:q}"
+        " --model {input.model} --train-summary {input.summary} --out {output} --log {log}"
+
+
+rule summarize_benchmark:
+    input:
+        lambda w: seed_results(w.benchmark),
+    output:
+        table="results/baselines/{benchmark}.csv",
+        per_seed="results/baselines/{benchmark}_per_seed.csv",
+        provenance="results/baselines/{benchmark}.provenance.json",
+    params:
+        config=lambda w: json.dumps(benchmark_spec(w.benchmark)),
+        command=lambda w: f"snakemake --config scale={SCALE} results/baselines/{w.benchmark}.csv",
+    log:
+        "logs/summarize_benchmark/{benchmark}.log",
+    shell:
+        "{PYTHON} -m benchmarks.jobs summarize --inputs {input} --out {output.table}"
+        " --command {params.command:q} --config {params.config:q} --log {log}"
+
+
+rule baselines_summary:
+    input:
+        [r for name in config["baseline_summary"] for r in seed_results(name)],
+    output:
+        table="results/baselines.csv",
+        per_seed="results/baselines_per_seed.csv",
+        provenance="results/baselines.provenance.json",
+    params:
+        config=json.dumps({name: benchmark_spec(name) for name in config["baseline_summary"]}),
+        command=f"snakemake --config scale={SCALE} results/baselines.csv",
+    log:
+        "logs/baselines_summary.log",
+    shell:
+        "{PYTHON} -m benchmarks.jobs summarize --inputs {input} --out {output.table}"
+        " --command {params.command:q} --config {params.config:q} --log {log}"
+
+
+rule all_baselines:
+    input:
+        expand("results/baselines/{benchmark}.csv", benchmark=BENCHMARKS),

@@ -1,0 +1,18 @@
+# Dataset preparation: fetch (from the data root, a mirror, or the official URL), verify md5, extract.
+
+
+rule prepare_data:
+    output:
+        marker="runs/data/{dataset}.json",
+    params:
+        data_root=DATA_ROOT,
+        source=("--mirror " + str(MIRROR)) if MIRROR else "",
+        download="" if config.get("download", True) else "--no-download",
+    log:
+        "logs/prepare_data/{dataset}.log",
+    resources:
+        runtime=240,
+        mem_mb=8000,
+    shell:
+        "{PYTHON} -m benchmarks.jobs prepare --dataset {wildcards.dataset} --data-root {params.data_root:q}"
+        " --marker {output.marker} {params.source} {params.download} --log {log}"
