@@ -3,7 +3,6 @@
 #   snakemake --cores 2 --config scale=smoke ...     (same DAG on small subsets, written under smoke/)
 import json
 import os
-import sys
 
 from snakemake.utils import min_version, validate
 
@@ -19,15 +18,16 @@ validate(config, os.path.join(workflow.basedir, "config", "schema", "config.sche
 ibconfig.check_references(config)
 
 SCALE = config["scale"]
-PYTHON = sys.executable
+# Jobs call `python -m ...`: make that the interpreter Snakemake runs in (a venv need not be activated).
+ibconfig.put_interpreter_first_on_path()
 # Resolved against the launch directory before the smoke workdir switch, so both scales share the data.
 DATA_ROOT = str(ibconfig.data_root(config))
 MIRROR = ibconfig.mirror(config)
 BENCHMARKS = sorted(config["benchmarks"])
 
-if SCALE == "smoke":
-
-    workdir: "smoke"
+# Smoke runs live in ./smoke (below the directory Snakemake runs in, also with --directory), so the same
+# targets (results/...) never overwrite paper-scale results.
+ibconfig.enter_scale_workdir(SCALE)
 
 
 wildcard_constraints:
@@ -35,6 +35,7 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/baselines.smk"
 include: "rules/perf.smk"

@@ -24,6 +24,26 @@ class ConfigError(ValueError):
     """A configuration value that is missing, of the wrong type or not allowed (names the key)."""
 
 
+def put_interpreter_first_on_path() -> None:
+    """Make ``python`` in job shells the interpreter running Snakemake, so jobs see the same packages
+    whether or not a virtual environment was activated."""
+    import sys
+
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+
+
+def enter_scale_workdir(scale: str) -> Path:
+    """Change into the folder where a scale's outputs live: "." for paper, "smoke/" for smoke.
+
+    (Snakemake's ``workdir:`` directive is ignored when the user passes ``--directory``, which would let a
+    smoke run write where paper results live; changing directory here holds in every case.)
+    """
+    if scale == "smoke":
+        Path("smoke").mkdir(exist_ok=True)
+        os.chdir("smoke")
+    return Path.cwd()
+
+
 def _key_path(path) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 
@@ -32,7 +52,7 @@ def validate_schema(config: dict, schema_path: Path = SCHEMA) -> None:
     import jsonschema
 
     schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = jsonschema.Draft7Validator(schema)
+    validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = []

@@ -8,9 +8,27 @@ from __future__ import annotations
 from typing import Any
 
 from .base import EstimateResult, EstimatorInputError, MIEstimator
+from .aura import AuraEstimator
+from .binning import BinningEstimator
+from .gaussian import GaussianEstimator
+from .gmi import GMIEstimator
+from .infonce import InfoNCEEstimator
+from .kde import KDEEstimator
+from .ksg import KSGEstimator
+from .mine import MINEEstimator
+from .renyi import RenyiEstimator
 
 ESTIMATORS: dict[str, type[MIEstimator]] = {
     # name: class  -- filled in as estimator modules land
+    "binning": BinningEstimator,
+    "kde": KDEEstimator,
+    "ksg": KSGEstimator,
+    "gaussian": GaussianEstimator,
+    "renyi": RenyiEstimator,
+    "aura": AuraEstimator,
+    "gmi": GMIEstimator,
+    "mine": MINEEstimator,
+    "infonce": InfoNCEEstimator,
 }
 
 

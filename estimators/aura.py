@@ -14,9 +14,13 @@ the label image described below, and the score is eq. (7):
 
     I(X, Y) = H_AME(X) - H_AME(X, Y)
 
-(the paper drops H(Y), arguing it is 0 for one-hot labels). It is a difference of normalised relative
-entropies in [-1, 1], not a Shannon mutual information: it can be negative, and it is in no unit (the
-log base cancels in H_R). Higher means more relevant, and filters are ranked by it.
+(the paper drops H(Y), arguing it is 0 for one-hot labels; under batch pooling H_AME(Y) is the same
+for every filter, so dropping it shifts all scores equally and leaves the ranking unchanged). The score is
+a difference of normalised relative entropies, not a Shannon mutual information: it can be negative and
+has no unit (the log base cancels in H_R). Higher means more relevant; filters are ranked by it. The
+paper's H_R in [0, 1] holds under its homogeneity assumption; on a finite map the first and second
+members of the pairs cover different cells (border rows/columns enter once), so H(k, l) < H(0) and a
+negative H_R can occur, most visibly on small maps.
 
 Label image (paper, end of Sec. 3): the one-hot vector of the sample's class (c classes) is repeated c
 times as the rows of a c x c grid (so the class is a vertical stripe at column y) and resized to the
@@ -54,7 +58,7 @@ import torch
 import torch.nn.functional as F_nn
 
 from .base import EstimatorInputError, MIEstimator, as_samples, is_labels
-from .binning import grouped_entropy
+from .binning import equal_width_codes, grouped_entropy
 
 
 def label_image(labels: torch.Tensor, num_classes: int, size: tuple[int, int]) -> torch.Tensor:
@@ -118,20 +122,16 @@ def filter_relevance(maps: Any, labels: Any, *, num_classes: Optional[int] = Non
                                   f"got [{int(lab.min())}, {int(lab.max())}]")
 
     # quantise: equal-width bins between the min and max of each filter (or of each map)
-    dims = (0, 2, 3) if bin_range == "filter" else (2, 3)
-    lo = x.amin(dim=dims, keepdim=True)
-    span = x.amax(dim=dims, keepdim=True) - lo
-    scale = torch.where(span > 0, bins / span, torch.zeros_like(span))  # constant: everything in bin 0
-    q = ((x - lo) * scale).floor_().clamp_(0, bins - 1).to(torch.int64)
+    q = equal_width_codes(x, bins, dims=(0, 2, 3) if bin_range == "filter" else (2, 3)).to(torch.int64)
 
     y_img = label_image(lab, c, (h, w)).unsqueeze(1)  # (n, 1, H, W)
     joint = q * 2 + y_img  # the pair (X_ij, Y_ij) as one symbol
 
-    if pooling == "batch":  # groups = filters, each pooling all n maps
-        groups = lambda v: v.transpose(0, 1)  # noqa: E731  (F, n, H, W)
-    else:  # groups = (sample, filter) maps
-        groups = lambda v: v.reshape(n * nf, 1, h, w)  # noqa: E731
-    score = _relative_aura_entropy(groups(q), bins) - _relative_aura_entropy(groups(joint), 2 * bins)
+    if pooling == "batch":  # one group per filter, pooling its n maps: (F, n, H, W)
+        q_groups, joint_groups = q.transpose(0, 1), joint.transpose(0, 1)
+    else:  # one group per (sample, filter) map: (n * F, 1, H, W)
+        q_groups, joint_groups = q.reshape(n * nf, 1, h, w), joint.reshape(n * nf, 1, h, w)
+    score = _relative_aura_entropy(q_groups, bins) - _relative_aura_entropy(joint_groups, 2 * bins)
     return score if pooling == "batch" else score.reshape(n, nf).mean(0)
 
 

@@ -87,7 +87,8 @@ class KDEEstimator(MIEstimator):
         device: str = "auto"
 
         def __post_init__(self) -> None:
-            if not (isinstance(self.noise_var, (int, float)) and self.noise_var > 0 and math.isfinite(self.noise_var)):
+            nv = self.noise_var
+            if not (isinstance(nv, (int, float)) and nv > 0 and math.isfinite(nv)):
                 raise ValueError(f"noise_var: expected a positive finite float, got {self.noise_var!r}")
 
     def i_xt(self, x: Any) -> float:

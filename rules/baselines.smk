@@ -1,22 +1,6 @@
 # Baselines: train each benchmark once per seed, select on validation, evaluate on test, summarise.
 
 
-def benchmark_spec(name):
-    return ibconfig.resolve_benchmark(config, name, SCALE)
-
-
-def benchmark_resources(name, key, default):
-    return config["benchmarks"][name].get("resources", {}).get(key, default)
-
-
-def seed_results(name):
-    return expand(
-        "results/baselines/{benchmark}/seed{seed}.json",
-        benchmark=name,
-        seed=benchmark_spec(name)["seeds"],
-    )
-
-
 rule train_baseline:
     input:
         data=lambda w: "runs/data/{}.json".format(config["benchmarks"][w.benchmark]["dataset"]),
@@ -33,8 +17,10 @@ rule train_baseline:
         gpu=lambda w: benchmark_resources(w.benchmark, "gpus", 0),
         mem_mb=lambda w: benchmark_resources(w.benchmark, "mem_mb", 4000),
         runtime=lambda w: benchmark_resources(w.benchmark, "runtime", 120),
+    conda:
+        "../envs/ibbench.yaml"
     shell:
-        "{PYTHON} -m benchmarks.jobs train --spec {params.spec:q} --seed {wildcards.seed}"
+        "python -m benchmarks.jobs train --spec {params.spec:q} --seed {wildcards.seed}"
         " --data-root {params.data_root:q} --model-out {output.model} --summary-out {output.summary}"
         " --num-workers {threads} --threads {threads} --log {log}"
 
@@ -54,8 +40,10 @@ rule evaluate_baseline:
         gpu=lambda w: benchmark_resources(w.benchmark, "gpus", 0),
         mem_mb=lambda w: benchmark_resources(w.benchmark, "mem_mb", 4000),
         runtime=60,
+    conda:
+        "../envs/ibbench.yaml"
     shell:
-        "{PYTHON} -m benchmarks.jobs evaluate --spec {params.spec:q} --data-root {params.data_root:q}"
+        "python -m benchmarks.jobs evaluate --spec {params.spec:q} --data-root {params.data_root:q}"
         " --model {input.model} --train-summary {input.summary} --out {output} --log {log}"
 
 
@@ -71,8 +59,10 @@ rule summarize_benchmark:
         command=lambda w: f"snakemake --config scale={SCALE} results/baselines/{w.benchmark}.csv",
     log:
         "logs/summarize_benchmark/{benchmark}.log",
+    conda:
+        "../envs/ibbench.yaml"
     shell:
-        "{PYTHON} -m benchmarks.jobs summarize --inputs {input} --out {output.table}"
+        "python -m benchmarks.jobs summarize --inputs {input} --out {output.table}"
         " --command {params.command:q} --config {params.config:q} --log {log}"
 
 
@@ -88,8 +78,10 @@ rule baselines_summary:
         command=f"snakemake --config scale={SCALE} results/baselines.csv",
     log:
         "logs/baselines_summary.log",
+    conda:
+        "../envs/ibbench.yaml"
     shell:
-        "{PYTHON} -m benchmarks.jobs summarize --inputs {input} --out {output.table}"
+        "python -m benchmarks.jobs summarize --inputs {input} --out {output.table}"
         " --command {params.command:q} --config {params.config:q} --log {log}"
 
 

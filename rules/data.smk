@@ -6,13 +6,15 @@ rule prepare_data:
         marker="runs/data/{dataset}.json",
     params:
         data_root=DATA_ROOT,
-        source=("--mirror " + str(MIRROR)) if MIRROR else "",
+        source=f"--mirror {MIRROR}" if MIRROR else "",
         download="" if config.get("download", True) else "--no-download",
     log:
         "logs/prepare_data/{dataset}.log",
     resources:
         runtime=240,
         mem_mb=8000,
+    conda:
+        "../envs/ibbench.yaml"
     shell:
-        "{PYTHON} -m benchmarks.jobs prepare --dataset {wildcards.dataset} --data-root {params.data_root:q}"
+        "python -m benchmarks.jobs prepare --dataset {wildcards.dataset} --data-root {params.data_root:q}"
         " --marker {output.marker} {params.source} {params.download} --log {log}"

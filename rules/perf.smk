@@ -13,6 +13,8 @@ rule harness_overhead:
     log:
         "logs/perf/harness_overhead.log",
     threads: 1
+    conda:
+        "../envs/ibbench.yaml"
     shell:
-        "{PYTHON} -m benchmarks.perf_harness --data-root {params.data_root:q} --scale {params.scale}"
+        "python -m benchmarks.perf_harness --data-root {params.data_root:q} --scale {params.scale}"
         " --out {output.table} --threads {threads} --log {log}"

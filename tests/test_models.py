@@ -206,7 +206,12 @@ def ibcnn(**params):
 
 
 def flat_features(m: nn.Module) -> int:
-    return next(x for x in m if isinstance(x, nn.Linear)).in_features
+    """Width of the first Dense layer, checked against the map the convs really produce."""
+    width = next(x for x in m if isinstance(x, nn.Linear)).in_features
+    cut = next(i for i, x in enumerate(m) if isinstance(x, nn.Flatten))
+    with torch.no_grad():
+        assert m[:cut](torch.zeros(1, *MNIST)).numel() == width
+    return width
 
 
 @pytest.mark.parametrize("params, expected_params, flat", [

@@ -9,6 +9,8 @@ Getting archives (``fetch_archive``): an archive is taken, in this order, from
    ``<mirror>/<mirror_subdir>/<filename>``, ``<mirror>/<dataset folder>/<filename>`` or ``<mirror>/<filename>``;
    the copy is verified before it is used;
 3. the official URL, when the archive has one and downloading is allowed.
+An archive whose publisher gives no checksum (``md5=None``) is used unverified, with a warning that shows
+its md5 so it can be pinned; a damaged copy then still fails at extraction.
 Archives are written to a temporary name and renamed into place only after their checksum matched, and
 extraction happens into a temporary folder that is renamed into place when complete, so an interrupted
 or failed step leaves nothing half-done behind.

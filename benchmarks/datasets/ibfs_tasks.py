@@ -9,9 +9,9 @@ then pruned at a target AUC.
 The paper gives only these counts. Not stated there, and chosen here (constructor arguments):
 - positives are drawn from the whole component dataset (official train and test pooled), since the
   paper's N are totals of the task, not of either official split;
-- negatives come from Places365-Standard's validation set (36,500 images, 256x256 variant) -- the
-  paper cites the original Places (Zhou et al., 2014), whose 205-category release is no longer
-  distributed; 2,500 images do not justify fetching the 1.8M-image training archive;
+- negatives come from Places365-Standard's validation set (36,500 images, 256x256 variant). The paper
+  cites the original Places (Zhou et al., 2014, 205 categories); Places365 is its current release and
+  the one torchvision reads. 2,500 images do not justify fetching the 1.8M-image training archive;
 - each class's N samples are a fixed-seed random draw without replacement, of which
   ``test_fraction`` = 0.2 form the task's test split (stratified: the same fraction per class) and the
   rest its training pool; ``load_splits`` then holds a validation split out of that pool.

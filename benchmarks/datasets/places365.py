@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .base import (IMAGENET_MEAN, IMAGENET_STD, Archive, DatasetError, DatasetInfo, FileDatasetSpec,
-                   ImageRecord, check_split, extract_archive, fetch_archive, image_transform)
+                   ImageRecord, check_split, extract_archive, fetch_archive, image_transform, missing_error)
 
 _TV_SPLIT = {"train": "train-standard", "test": "val"}
 
@@ -85,7 +85,7 @@ class Places365Spec(FileDatasetSpec):
             shutil.rmtree(stage, ignore_errors=True)  # left by an interrupted earlier run
             try:
                 extract_archive(path, stage)
-                entries = [p for p in stage.iterdir()]
+                entries = list(stage.iterdir())
                 if len(entries) != 1 or not entries[0].is_dir():
                     raise DatasetError(f"{path}: expected a single top-level folder, found "
                                        f"{sorted(p.name for p in entries)}")
@@ -98,13 +98,13 @@ class Places365Spec(FileDatasetSpec):
         root = self.root(data_root)
         images = self.images_dir(data_root, check_split(split))
         if not images.is_dir():
-            raise DatasetError(f"{self.info.name}: {images} is missing; run the data preparation step first "
-                               f"(benchmarks.datasets.prepare({self.info.name!r}, ...))")
+            raise missing_error(self.info.name, images)
         try:
             return _places_class()(str(root), split=_TV_SPLIT[split], small=self.small, download=False,
                                    transform=transform)
         except RuntimeError as exc:  # torchvision: devkit file missing or failing its md5
-            raise DatasetError(f"{self.info.name}: {exc} Run the data preparation step again.") from exc
+            raise DatasetError(f"{self.info.name}: torchvision rejected the devkit files in {root} ({exc}); "
+                               f"delete them and run the data preparation step again") from exc
 
     def records(self, data_root: Path, split: str) -> list[ImageRecord]:
         ds = self.torchvision_dataset(data_root, split)

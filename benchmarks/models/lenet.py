@@ -25,25 +25,25 @@ def _pooled(size: int) -> int:
     return -(-size // 2)  # ceil(size / 2), Caffe's pooling arithmetic for kernel 2, stride 2
 
 
-class LeNet5Caffe(nn.Sequential):
-    def __init__(self, in_channels: int, height: int, width: int, num_classes: int):
-        h, w = height, width
-        for _ in range(2):  # two (5x5 valid conv, 2x2 pool) stages
-            h, w = _pooled(h - 4), _pooled(w - 4)
-        super().__init__(
-            nn.Conv2d(in_channels, 20, kernel_size=5),
-            nn.MaxPool2d(2, 2, ceil_mode=True),
-            nn.Conv2d(20, 50, kernel_size=5),
-            nn.MaxPool2d(2, 2, ceil_mode=True),
-            nn.Flatten(),
-            nn.Linear(50 * h * w, 500),
-            nn.ReLU(),
-            nn.Linear(500, num_classes),
-        )
+def lenet5_caffe(in_channels: int, height: int, width: int, num_classes: int) -> nn.Sequential:
+    """A plain (sliceable) ``nn.Sequential``."""
+    h, w = height, width
+    for _ in range(2):  # two (5x5 valid conv, 2x2 pool) stages
+        h, w = _pooled(h - 4), _pooled(w - 4)
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 20, kernel_size=5),
+        nn.MaxPool2d(2, 2, ceil_mode=True),
+        nn.Conv2d(20, 50, kernel_size=5),
+        nn.MaxPool2d(2, 2, ceil_mode=True),
+        nn.Flatten(),
+        nn.Linear(50 * h * w, 500),
+        nn.ReLU(),
+        nn.Linear(500, num_classes),
+    )
 
 
-def build_lenet5_caffe(num_classes: int, input_shape: tuple[int, int, int]) -> LeNet5Caffe:
+def build_lenet5_caffe(num_classes: int, input_shape: tuple[int, int, int]) -> nn.Sequential:
     # Smallest side that survives: 5x5 conv (>=5) -> pool -> 5x5 conv needs a pooled side >= 5,
     # i.e. an input side >= 13 (13 -> 9 -> 5 -> 1 -> 1).
     c, h, w = check_input_shape(_NAME, input_shape, min_hw=13)
-    return LeNet5Caffe(c, h, w, check_num_classes(_NAME, num_classes))
+    return lenet5_caffe(c, h, w, check_num_classes(_NAME, num_classes))

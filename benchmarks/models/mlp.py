@@ -19,30 +19,29 @@ from torch import nn
 from ._validation import check_input_shape, check_num_classes, check_probability
 
 
-class MLP(nn.Sequential):
-    """Plain ``nn.Sequential`` of Flatten, Linear, ReLU and optional Dropout (each ReLU its own module,
-    not in-place, so forward hooks on a Linear see its output unchanged)."""
+def mlp(in_features: int, hidden: Sequence[int], num_classes: int, dropout: float = 0.0) -> nn.Sequential:
+    """Plain ``nn.Sequential`` (sliceable, e.g. ``model[:k]``) of Flatten, Linear, ReLU and optional
+    Dropout; each ReLU is its own non-in-place module, so forward hooks on a Linear see its output
+    unchanged."""
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = in_features
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = h
+    layers.append(nn.Linear(width, num_classes))
+    return nn.Sequential(*layers)
 
-    def __init__(self, in_features: int, hidden: Sequence[int], num_classes: int, dropout: float = 0.0):
-        layers: list[nn.Module] = [nn.Flatten()]
-        width = in_features
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-            width = h
-        layers.append(nn.Linear(width, num_classes))
-        super().__init__(*layers)
 
-
-def build_lenet_300_100(num_classes: int, input_shape: tuple[int, int, int]) -> MLP:
+def build_lenet_300_100(num_classes: int, input_shape: tuple[int, int, int]) -> nn.Sequential:
     """LeNet-300-100 (VIBNet Table 1)."""
     shape = check_input_shape("lenet_300_100", input_shape)
-    return MLP(math.prod(shape), (300, 100), check_num_classes("lenet_300_100", num_classes))
+    return mlp(math.prod(shape), (300, 100), check_num_classes("lenet_300_100", num_classes))
 
 
-def build_mint_mlp(num_classes: int, input_shape: tuple[int, int, int], *, dropout: float = 0.2) -> MLP:
+def build_mint_mlp(num_classes: int, input_shape: tuple[int, int, int], *, dropout: float = 0.2) -> nn.Sequential:
     """MINT's MNIST MLP 784-500-300-10; ``dropout`` is 0.2 in the authors' code."""
     shape = check_input_shape("mint_mlp", input_shape)
-    return MLP(math.prod(shape), (500, 300), check_num_classes("mint_mlp", num_classes),
+    return mlp(math.prod(shape), (500, 300), check_num_classes("mint_mlp", num_classes),
                dropout=check_probability("mint_mlp", "dropout", dropout))
