@@ -39,9 +39,12 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/baselines.smk"
 include: "rules/perf.smk"
+include: "rules/estimators.smk"
 
 
 rule all:
     default_target: True
     input:
         "results/baselines.csv",
+        "results/table2.csv",
+        "results/perf/harness_overhead.csv",

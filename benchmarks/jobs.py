@@ -47,7 +47,8 @@ def prepare(dataset: str, data_root: Path, marker: Path, mirror: Optional[Path] 
 def load_data(spec: dict, data_root: Path) -> datasets.Splits:
     return datasets.load_splits(spec["dataset"], data_root, val_size=spec["val_size"],
                                 split_seed=spec["split_seed"], max_train=spec["max_train"],
-                                max_val=spec["max_val"], max_test=spec["max_test"])
+                                max_val=spec["max_val"], max_test=spec["max_test"],
+                                image_size=spec.get("image_size"))
 
 
 def train(spec: dict, seed: int, data_root: Path, model_out: Path, summary_out: Path,

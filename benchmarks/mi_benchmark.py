@@ -283,9 +283,17 @@ def _planned(entries: list[Entry], task: Task, n: int) -> list[Entry]:
 
 
 def run_benchmark(cfg: dict, *, progress: bool = True) -> pd.DataFrame:
-    """Run the grid of one resolved scale section (``load_config`` or ``resolve_section``); raw rows."""
-    if "estimators" not in cfg or "scale" not in cfg:
-        cfg = resolve_section(cfg, scale=cfg.get("scale", "paper"))
+    """Run the grid of one scale section and return the raw rows (``RAW_COLUMNS``).
+
+    ``cfg`` is a section from ``load_config`` / ``resolve_section``, a bare section dict (validated here,
+    scale taken from its ``scale`` key, default paper), or a whole file dict with ``estimator_benchmark``.
+    """
+    if "estimator_benchmark" in cfg:
+        scale = cfg.get("scale", "paper")
+        _validate({k: v for k, v in cfg.items() if k != "scale"}, _schema(), [], "<config>")
+        cfg = resolve_section(cfg["estimator_benchmark"][scale], scale=scale)
+    elif "scale" not in cfg or "table_n" not in cfg:
+        cfg = resolve_section({k: v for k, v in cfg.items() if k != "scale"}, scale=cfg.get("scale", "paper"))
     from tqdm.auto import tqdm
 
     cores = int(cfg.get("job_cores") or job_cores())
@@ -467,7 +475,7 @@ def make_figures(raw: pd.DataFrame, table: pd.DataFrame, fig_dir: Path | str) ->
         ax.minorticks_off()
 
     # accuracy vs runtime: each estimator over the tasks it ran, at its table n
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
     t = table[(table["units"] == "nats") & (table["ok_runs"] > 0)] if not table.empty else table
     pts = []
     for est, g in (t.groupby("estimator") if not t.empty else []):
@@ -477,16 +485,15 @@ def make_figures(raw: pd.DataFrame, table: pd.DataFrame, fig_dir: Path | str) ->
                         sorted(set(g["n"]))))
     if pts:
         for est, s, m, k, ns in pts:
-            ax.scatter(s, m, s=40, color=color[est])
-            ax.annotate(f"{est} ({k} tasks, n={'/'.join(map(str, ns))})", (s, m), fontsize=7,
-                        xytext=(4, 3), textcoords="offset points")
+            ax.scatter(s, m, s=40, color=color[est], label=f"{est} ({k} tasks, n={'/'.join(map(str, ns))})")
         front = pareto_front([(p[1], p[2]) for p in pts])
         ax.step([pts[i][1] for i in front], [pts[i][2] for i in front], where="post", color="k", lw=1,
                 ls="--", label="Pareto front")
         ax.set_xscale("log")
+        ax.set_yscale("log")
         ax.set_xlabel("median seconds per estimate")
         ax.set_ylabel("MAE (nats), mean over tasks")
-        ax.legend(fontsize=8)
+        _legend(ax)
     else:
         _empty(ax, "no successful runs")
     ax.set_title(f"Accuracy vs runtime ({scale} scale)", fontsize=10)
@@ -495,7 +502,7 @@ def make_figures(raw: pd.DataFrame, table: pd.DataFrame, fig_dir: Path | str) ->
     # error and runtime vs n: averaged over the tasks each estimator ran at every one of its n
     for metric, fname, ylabel, logy in (("mae", "error_vs_n", "MAE (nats), mean over tasks", False),
                                         ("median_seconds", "runtime_vs_n", "median seconds", True)):
-        fig, ax = plt.subplots(figsize=(6.5, 4.5))
+        fig, ax = plt.subplots(figsize=(8.5, 4.5))
         d = by_n if metric == "median_seconds" else by_n[by_n["units"] == "nats"]
         drawn, xs = False, set()
         for est, g in d.groupby("estimator"):
@@ -515,14 +522,14 @@ def make_figures(raw: pd.DataFrame, table: pd.DataFrame, fig_dir: Path | str) ->
                 ax.set_yscale("log")
             ax.set_xlabel("sample size n")
             ax.set_ylabel(ylabel)
-            ax.legend(fontsize=7)
+            _legend(ax)
         else:
             _empty(ax, "no successful runs")
         ax.set_title(f"{ylabel.split(',')[0]} vs n ({scale} scale)", fontsize=10)
         written.append(_save(fig, fig_dir / f"{fname}.png"))
 
     # runtime vs dimension on the Gaussian tasks, at each estimator's largest n there
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
     gd = by_n[by_n["family"].isin(["gaussian-dense", "gaussian-sparse"])]
     drawn, xs = False, set()
     for est, g in gd.groupby("estimator"):
@@ -538,12 +545,16 @@ def make_figures(raw: pd.DataFrame, table: pd.DataFrame, fig_dir: Path | str) ->
         ax.set_yscale("log")
         ax.set_xlabel("dim_x + dim_y (Gaussian tasks)")
         ax.set_ylabel("median seconds")
-        ax.legend(fontsize=7)
+        _legend(ax)
     else:
         _empty(ax, "no successful runs on Gaussian tasks")
     ax.set_title(f"Runtime vs dimension ({scale} scale)", fontsize=10)
     written.append(_save(fig, fig_dir / "runtime_vs_dim.png"))
     return written
+
+
+def _legend(ax) -> None:
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
 
 
 def _save(fig, path: Path) -> Path:

@@ -57,7 +57,7 @@ Gaussian mixture with its label (``mixture-c*-d*``; y = class labels)
     C ~ pi, X | C = c ~ N(mu_c, diag(s_c^2)). I(X; C) = H(C) - E_X[H(C | X)], with H(C) exact and the
     posterior p(c | x) known exactly, so E[H(C | X)] is a plain Monte Carlo average over 10^6 draws of
     the (Rao-Blackwellised) posterior entropy; ``truth_se`` = sd / sqrt(10^6) of that average. Measured
-    standard errors: 1.9e-4 to 4.3e-4 nats over the mixture and activation tasks (computed once per
+    standard errors: 1.9e-4 to 4.4e-4 nats over the mixture and activation tasks (computed once per
     process on first use of ``truth``, about 0.3-1.6 s each, cached by ``functools.lru_cache``).
 
 Activation-like tasks (``act-tanh-*``, ``act-relu-*``; y = class labels)

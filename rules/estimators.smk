@@ -22,14 +22,15 @@ rule mi_benchmark:
         provenance="results/table2.provenance.json",
         figures=expand("figures/estimators/{name}.png", name=MI_BENCHMARK_FIGURES),
     params:
-        python=PYTHON,
         scale=config["scale"],
         fig_dir=lambda wildcards, output: os.path.dirname(output.figures[0]),
     log:
         "logs/mi_benchmark.log",
     # timings in the table are taken with this many torch threads (the paper grid is sized for 2)
     threads: 2
+    conda:
+        "../envs/ibbench.yaml"
     shell:
-        "{params.python} -m benchmarks.mi_benchmark --config {input.config:q} --scale {params.scale}"
+        "python -m benchmarks.mi_benchmark --config {input.config:q} --scale {params.scale}"
         " --out-raw {output.raw} --out-table {output.table} --out-targets {output.targets}"
         " --fig-dir {params.fig_dir} --provenance {output.provenance} --threads {threads} --log {log}"

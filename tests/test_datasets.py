@@ -507,3 +507,47 @@ def test_load_splits_file_backed_task(tmp_path, monkeypatch):
     # val uses the evaluation transform (deterministic), train the augmenting one
     assert torch.equal(a.val[0][0], b.val[0][0])
     assert a.train.dataset.transform is not a.val.dataset.transform
+
+
+# --- the real MNIST archives (from the mirror) ------------------------------------------------------------
+
+def test_real_mnist_from_mirror(mnist_root):
+    splits = D.load_splits("mnist", mnist_root, val_size=5000, split_seed=0)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (55000, 5000, 10000)
+    assert splits.train.images.shape[1:] == (1, 28, 28) and splits.train.images.dtype == torch.uint8
+    assert sorted(splits.test.labels.unique().tolist()) == list(range(10))
+    # the official test set's first labels (7, 2, 1, 0, 4) and training set's (5, 0, 4, 1, 9)
+    assert splits.test.labels[:5].tolist() == [7, 2, 1, 0, 4]
+    full = D.get("mnist").load(mnist_root, "train")
+    assert full.labels[:5].tolist() == [5, 0, 4, 1, 9]
+
+
+def test_real_mnist_corrupt_mirror_copy(tmp_path, mnist_mirror):
+    import shutil
+
+    mirror = tmp_path / "mirror" / "MNIST" / "raw"
+    mirror.mkdir(parents=True)
+    for f in (mnist_mirror / "MNIST" / "raw").iterdir():
+        shutil.copy(f, mirror / f.name)
+    bad = mirror / "t10k-labels-idx1-ubyte.gz"
+    bad.write_bytes(bad.read_bytes()[:-100])  # truncated download
+    with pytest.raises(DatasetError) as err:
+        D.prepare("mnist", tmp_path / "data", mirror=tmp_path / "mirror", download=False)
+    msg = str(err.value)
+    assert "t10k-labels-idx1-ubyte.gz" in msg and "ec29112dd5afa0611ce80d1b7f02629c" in msg
+    leftovers = [p.name for p in (tmp_path / "data").rglob("*") if p.is_file()]
+    assert "t10k-labels-idx1-ubyte.gz" not in leftovers and not any(n.endswith(".part") for n in leftovers)
+
+
+def test_idx_reader_rejects_bad_files(tmp_path):
+    from benchmarks.datasets.mnist import read_idx
+
+    good = idx_bytes(np.arange(24, dtype=np.uint8).reshape(2, 3, 4))
+    (tmp_path / "ok").write_bytes(good)
+    assert read_idx(tmp_path / "ok").shape == (2, 3, 4)
+    (tmp_path / "short").write_bytes(good[:-1])
+    with pytest.raises(DatasetError, match="short is truncated or corrupt"):
+        read_idx(tmp_path / "short")
+    (tmp_path / "magic").write_bytes(b"\x01\x02" + good[2:])
+    with pytest.raises(DatasetError, match="not an IDX file"):
+        read_idx(tmp_path / "magic")

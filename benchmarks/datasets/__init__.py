@@ -4,6 +4,7 @@ Adding a dataset: one module defining ``SPEC`` and one line in ``DATASETS``.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -12,7 +13,7 @@ from torch.utils.data import Dataset, Subset
 
 from . import cifar, cub200, fashion_mnist, ibfs_tasks, imagenet, mnist, places365, voc_part
 from .base import (Archive, DatasetError, DatasetInfo, DatasetSpec, Splits, TensorImageDataset,
-                   default_data_root, default_mirror, normalize)
+                   default_data_root, default_mirror, image_transform, normalize)
 
 DATASETS: dict[str, DatasetSpec] = {
     "mnist": mnist.SPEC,
@@ -56,15 +57,23 @@ def split_indices(n: int, val_size: int, seed: int) -> tuple[torch.Tensor, torch
 
 def load_splits(name: str, data_root: Optional[Path] = None, *, val_size: int | float = 5000,
                 split_seed: int = 0, max_train: Optional[int] = None, max_val: Optional[int] = None,
-                max_test: Optional[int] = None) -> Splits:
+                max_test: Optional[int] = None, image_size: Optional[int] = None) -> Splits:
     """Train / validation / test splits. The validation split is held out from the official training
     set with ``split_seed`` (independent of the training seed, so every run validates on the same
-    images); ``max_*`` cap each split (smoke scale) by a seeded random subset."""
+    images); ``max_*`` cap each split (smoke scale) by a seeded random subset; ``image_size`` changes
+    the crop side of file-backed datasets (smoke scale runs ImageNet-style models on small crops)."""
     spec = get(name)
+    info = spec.info
     data_root = Path(data_root) if data_root is not None else default_data_root()
     train_full = spec.load(data_root, "train", train_transform=True)
-    train_eval = train_full if spec.info.in_memory else spec.load(data_root, "train", train_transform=False)
+    train_eval = train_full if info.in_memory else spec.load(data_root, "train", train_transform=False)
     test = spec.load(data_root, "test", train_transform=False)
+    if image_size is not None and not info.in_memory:
+        info = dataclasses.replace(info, input_shape=(info.input_shape[0], image_size, image_size))
+        for ds, train in ((train_full, True), (train_eval, False), (test, False)):
+            if not hasattr(ds, "transform"):
+                raise TypeError(f"dataset {name!r}: its {type(ds).__name__} has no 'transform' to resize")
+            ds.transform = image_transform(info, train)
     n = len(train_full)
     n_val = int(round(val_size * n)) if isinstance(val_size, float) else int(val_size)
     tr_idx, va_idx = split_indices(n, n_val, split_seed)
@@ -77,7 +86,7 @@ def load_splits(name: str, data_root: Optional[Path] = None, *, val_size: int | 
 
     te_idx = cap(torch.arange(len(test)), max_test)
     return Splits(train=_take(train_full, cap(tr_idx, max_train)), val=_take(train_eval, cap(va_idx, max_val)),
-                  test=_take(test, te_idx), info=spec.info,
+                  test=_take(test, te_idx), info=info,
                   notes={"val_size": n_val, "split_seed": split_seed, "train_pool": n})
 
 

@@ -1,0 +1,88 @@
+"""Smoke-scale runs of the CIFAR and ImageNet baselines (which need a GPU or a cluster at paper scale)
+through the same job entry points the DAG calls, on synthetic data written in the real on-disk formats."""
+import dataclasses
+import hashlib
+import pickle
+import tarfile
+
+import numpy as np
+import pytest
+
+from benchmarks import checkpoint, config, datasets, jobs
+
+from conftest import REPO  # noqa: F401  (puts tests/ on the path for the shared fixtures)
+
+CFG = config.load_config(overrides={"smoke": {"max_train": 48, "max_val": 16, "max_test": 16, "epochs": 1,
+                                              "seeds": [0], "image_size": 32}})
+CIFAR_BENCHMARKS = sorted(n for n, b in CFG["benchmarks"].items() if b["dataset"] in ("cifar10", "cifar100"))
+
+
+def _cifar_archive(tmp_path, name):
+    """A CIFAR python-pickle tarball of random images (real layout: rows of 3072 bytes, R then G then B)."""
+    rng = np.random.default_rng(0)
+    top, files, key, classes = {
+        "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], b"labels", 10),
+        "cifar100": ("cifar-100-python", ["train", "test"], b"fine_labels", 100)}[name]
+    src = tmp_path / "src" / top
+    src.mkdir(parents=True)
+    for f in files:
+        n = 60
+        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), key: rng.integers(0, classes, n).tolist()}
+        (src / f).write_bytes(pickle.dumps(batch, protocol=2))
+    archive = tmp_path / "mirror" / datasets.get(name).archives[0].filename
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(src, arcname=top)
+    return archive
+
+
+@pytest.fixture(scope="module")
+def cifar_root(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cifar")
+    mp = pytest.MonkeyPatch()
+    for name in ("cifar10", "cifar100"):
+        spec = datasets.get(name)
+        archive = _cifar_archive(tmp, name)
+        md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+        mp.setattr(spec, "archives", (dataclasses.replace(spec.archives[0], md5=md5),))
+        datasets.prepare(name, tmp / "data", mirror=tmp / "mirror", download=False)
+    yield tmp / "data"
+    mp.undo()
+
+
+def _run(spec, root, tmp_path):
+    train = jobs.train(spec, 0, root, tmp_path / "model.pt", tmp_path / "train.json")
+    rec = jobs.evaluate(spec, root, tmp_path / "model.pt", tmp_path / "train.json", tmp_path / "seed0.json")
+    model, ckpt = checkpoint.load_model(tmp_path / "model.pt")
+    assert ckpt["arch"]["model"] == spec["model"]
+    return train, rec
+
+
+@pytest.mark.parametrize("name", CIFAR_BENCHMARKS)
+def test_cifar_benchmark_smoke(name, cifar_root, tmp_path):
+    spec = config.resolve_benchmark(CFG, name, "smoke")
+    spec["val_size"] = 50  # the synthetic training set has 300 images, not 50,000
+    train, rec = _run(spec, cifar_root, tmp_path)
+    assert len(train["history"]) == 1 and rec["test"]["n"] == 16
+    assert 0.0 <= rec["test"]["error"] <= 1.0 and np.isfinite(rec["test"]["loss"])
+
+
+def test_imagenet_style_benchmark_smoke(tmp_path):
+    """The file-backed path (ImageFolder, DataLoader, per-sample transforms) at a 32-pixel smoke crop."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for c, wnid in enumerate(["n01440764", "n01443537"]):
+            d = tmp_path / "data" / "imagenet" / split / wnid
+            d.mkdir(parents=True)
+            for k in range(12):
+                Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(d / f"{k}.JPEG")
+    for name, protocol in (("resnet50_imagenet", None), ("resnet50_imagenet", "ibfs_finetune")):
+        cfg = CFG if protocol is None else config.merge(CFG, {"benchmarks": {name: {"protocol": protocol}}})
+        spec = config.resolve_benchmark(cfg, name, "smoke")
+        spec["val_size"] = 4
+        assert spec["model_params"]["pretrained"] is False  # no downloads at smoke scale
+        train, rec = _run(spec, tmp_path / "data", tmp_path / (protocol or "eval"))
+        assert len(train["history"]) == (0 if protocol is None else 1)
+        assert rec["test"]["n"] == 16
