@@ -11,6 +11,13 @@ Training is Adam on minibatches drawn with replacement from the n samples, every
 ``torch.random.fork_rng``, so a given seed gives the same estimate and the caller's global RNG is untouched.
 Inputs are z-scored per column (labels become one-hot and are left as they are); the networks run in
 float32.
+
+Held-out evaluation: the samples are split once (seeded) into a training part and a held-out part of
+``test_fraction`` (default 0.5). The critic is trained on the first and the bound is evaluated on the
+second. Why: both bounds hold for any fixed critic in expectation over fresh samples; evaluated on the
+samples it was fitted to, a flexible critic overfits and the "bound" can exceed the true MI (seen:
+InfoNCE 2.26 nats against a truth of 1.78 on a 10-class mixture at n = 500). ``test_fraction = 0`` trains
+and evaluates on all samples (the original papers' practice).
 """
 from __future__ import annotations
 
@@ -38,6 +45,7 @@ class NeuralParams:
     steps: int = 1500  # optimiser steps
     batch_size: int = 256  # samples per step (capped at n)
     seed: int = 0
+    test_fraction: float = 0.5  # share of samples held out to evaluate the bound (0: evaluate on all)
     device: str = "auto"
 
 
@@ -49,6 +57,8 @@ def check_params(p: NeuralParams) -> None:
             raise EstimatorInputError(f"{name}: expected a positive integer, got {getattr(p, name)}")
     if not p.lr > 0:
         raise EstimatorInputError(f"lr: expected > 0, got {p.lr}")
+    if not 0 <= p.test_fraction < 1:
+        raise EstimatorInputError(f"test_fraction: expected a value in [0, 1), got {p.test_fraction}")
 
 
 def mlp(d_in: int, d_out: int, hidden: int, layers: int) -> nn.Sequential:
@@ -108,7 +118,7 @@ def log_mean_exp(v: torch.Tensor) -> torch.Tensor:
 
 # batch_loss(critic, x_batch, y_batch, y_other, state) -> loss; y_other is an independent draw of y
 BatchLoss = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor, dict], torch.Tensor]
-# final(critic, x, y, generator) -> estimate over all n samples (no gradients)
+# final(critic, x, y, generator) -> estimate over the held-out samples (no gradients)
 Final = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
 
 
@@ -117,8 +127,11 @@ def train_and_evaluate(x: torch.Tensor, y: torch.Tensor, p: NeuralParams, device
     """Train a fresh critic with ``batch_loss`` for ``p.steps`` Adam steps, then return ``final``."""
     check_params(p)
     fx, fy = prepare(x), prepare(y)
-    n = fx.shape[0]
-    batch = min(p.batch_size, n)
+    n_all = fx.shape[0]
+    n_test = int(round(p.test_fraction * n_all))
+    if p.test_fraction > 0 and (n_test < 2 or n_all - n_test < 2):
+        raise EstimatorInputError(f"need at least 2 training and 2 held-out samples with test_fraction "
+                                  f"{p.test_fraction}, got n = {n_all}")
     cuda = [device.index if device.index is not None else torch.cuda.current_device()] \
         if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
@@ -126,6 +139,14 @@ def train_and_evaluate(x: torch.Tensor, y: torch.Tensor, p: NeuralParams, device
         critic = make_critic(fx.shape[1], fy.shape[1], p).to(device)
         opt = torch.optim.Adam(critic.parameters(), lr=p.lr)
         gen = torch.Generator(device=device).manual_seed(p.seed)
+        if n_test:
+            perm = torch.randperm(n_all, generator=gen, device=device)
+            ex, ey = fx[perm[:n_test]], fy[perm[:n_test]]
+            fx, fy = fx[perm[n_test:]], fy[perm[n_test:]]
+        else:
+            ex, ey = fx, fy
+        n = fx.shape[0]
+        batch = min(p.batch_size, n)
         state: dict = {}
         for _ in range(p.steps):
             idx = torch.randint(n, (batch,), generator=gen, device=device)
@@ -136,4 +157,4 @@ def train_and_evaluate(x: torch.Tensor, y: torch.Tensor, p: NeuralParams, device
             opt.step()
         critic.eval()
         with torch.no_grad():
-            return float(final(critic, fx, fy, gen))
+            return float(final(critic, ex, ey, gen))

@@ -16,7 +16,7 @@ seeding are shared with MINE (``_neural``).
 
 Reported value (nats): the bound of the final critic over ALL n samples, cut (after a seeded shuffle) into
 disjoint batches of ``batch_size`` (rows that do not fill a last batch are left out), averaged; so the
-value is <= log(min(batch_size, n)). Measured on the training data (see the MINE note on overfitting).
+value is <= log(min(batch_size, n)). Measured on held-out samples (see ``_neural``).
 """
 from __future__ import annotations
 
@@ -54,8 +54,9 @@ class InfoNCEEstimator(MIEstimator):
             return -infonce_bound(critic.pair_scores(xb, yb))
 
         def final(critic, fx, fy, gen):
+            b = min(batch, fx.shape[0])  # the held-out part may be smaller than a training batch
             perm = torch.randperm(fx.shape[0], generator=gen, device=fx.device)
-            chunks = perm[: (fx.shape[0] // batch) * batch].view(-1, batch)
+            chunks = perm[: (fx.shape[0] // b) * b].view(-1, b)
             return torch.stack([infonce_bound(critic.pair_scores(fx[c], fy[c])) for c in chunks]).mean()
 
         return train_and_evaluate(x, y, self.params, self.device, batch_loss, final)

@@ -14,10 +14,9 @@ exponential moving average  ema <- (1 - r) ema + r * mean_batch(e^T)  with rate 
 log space against overflow; the loss minimised is  -(mean_P T - mean_Q e^T / ema), with ema held constant,
 whose gradient is exactly the corrected one.
 
-Reported value (nats): the DV bound of the final critic on ALL n samples: the P-term over the n joint rows,
-the Q-term over ``eval_shuffles`` random derangements of the y's (n * eval_shuffles product pairs). It is
-measured on the training data, so with few samples and a large critic it can overfit upward; it is a
-lower bound only in expectation over fresh data.
+Reported value (nats): the DV bound of the final critic on the held-out samples (``test_fraction``, see
+``_neural``): the P-term over the m held-out joint rows, the Q-term over ``eval_shuffles`` random
+derangements of their y's (m * eval_shuffles product pairs).
 """
 from __future__ import annotations
 
