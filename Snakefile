@@ -33,11 +33,14 @@ ibconfig.enter_scale_workdir(SCALE)
 wildcard_constraints:
     benchmark="|".join(BENCHMARKS),
     seed=r"\d+",
+    ratio=r"0\.\d+",
+    method=r"[a-z0-9_]+",
 
 
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/baselines.smk"
+include: "rules/pruning.smk"
 include: "rules/perf.smk"
 include: "rules/estimators.smk"
 
@@ -46,5 +49,6 @@ rule all:
     default_target: True
     input:
         "results/baselines.csv",
+        "results/table1.csv",
         "results/table2.csv",
         "results/perf/harness_overhead.csv",

@@ -1,9 +1,10 @@
 """Model files: a state dict plus the architecture description that rebuilds the module.
 
 A checkpoint is ``{"format": 1, "arch": {...}, "state_dict": ..., "meta": {...}}`` where ``arch`` holds
-the registry name, its params, ``num_classes`` and ``input_shape``. Pruned networks (later) extend
-``arch`` with their per-layer widths; ``load_model`` rebuilds from ``arch`` and refuses a state dict that
-does not fit it, naming the first tensor whose shape differs.
+the registry name, its params, ``num_classes`` and ``input_shape``. Pruned networks extend ``arch`` with
+their per-unit widths (``"widths"``, plus ``"index_maps"`` where needed) and ``build`` rebuilds them
+through ``methods.pruning.build_pruned``. ``load_model`` rebuilds from ``arch`` and refuses a state dict
+that does not fit it, naming the first tensor whose shape differs.
 """
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ def architecture(model_name: str, model_params: dict, num_classes: int, input_sh
 
 
 def build(arch: dict) -> nn.Module:
+    if "widths" in arch:  # a pruned network (imported here: the pruning package builds on this module)
+        from methods.pruning import build_pruned
+
+        return build_pruned(arch)
     params = {k: v for k, v in arch["model_params"].items() if k != "pretrained"}
     if "pretrained" in arch["model_params"]:
         params["pretrained"] = False  # weights come from the checkpoint, not from a download

@@ -98,8 +98,47 @@ def check_references(config: dict) -> None:
         if name not in benchmarks:
             problems.append(f"config key 'baseline_summary': {name!r} is not a benchmark "
                             f"(defined: {', '.join(sorted(benchmarks))})")
+    t1 = config.get("table1")
+    if t1:
+        from methods import METHODS
+
+        for name in t1["benchmarks"]:
+            if name not in benchmarks:
+                problems.append(f"config key 'table1.benchmarks': {name!r} is not a benchmark")
+        if t1.get("finetune") and t1["finetune"] not in protocols:
+            problems.append(f"config key 'table1.finetune': {t1['finetune']!r} is not a protocol "
+                            f"(defined: {', '.join(sorted(protocols))})")
+        for name in t1["methods"]:
+            if name not in METHODS:
+                problems.append(f"config key 'table1.methods': {name!r} is not a pruning method "
+                                f"(available: {', '.join(sorted(METHODS))})")
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def finetune_protocol(config: dict, name: Optional[str], scale: str) -> Optional[dict]:
+    """A fine-tuning protocol with the scale applied (smoke caps epochs like training)."""
+    if not name:
+        return None
+    p = copy.deepcopy(config["protocols"][name])
+    p["name"] = name
+    if scale == "smoke":
+        shrink_epochs(p, config["smoke"]["epochs"])
+    return p
+
+
+def shrink_epochs(protocol: dict, max_epochs: int) -> None:
+    """Cap a protocol's epochs in place (smoke scale), keeping the schedule's shape: milestones and step
+    sizes scale with the shortened run."""
+    orig = protocol["epochs"]
+    if orig <= max_epochs:
+        return
+    protocol["epochs"] = max_epochs
+    sched = protocol.get("schedule", {"type": "none"})
+    if sched["type"] == "multistep":
+        sched["milestones"] = sorted({max(1, round(m * max_epochs / orig)) for m in sched["milestones"]})
+    elif sched["type"] == "step":
+        sched["step_size"] = max(1, round(sched["step_size"] * max_epochs / orig))
 
 
 def load_config(path: Optional[Path] = None, overrides: Optional[dict] = None) -> dict:
@@ -162,16 +201,7 @@ def resolve_benchmark(config: dict, name: str, scale: Optional[str] = None) -> d
         spec["max_test"] = cap(spec["max_test"], s["max_test"])
         spec["seeds"] = list(s["seeds"])
         spec["image_size"] = s.get("image_size")
-        if protocol["epochs"] > 0:
-            protocol["epochs"] = min(protocol["epochs"], s["epochs"])
-            sched = protocol.get("schedule", {"type": "none"})
-            # Keep the schedule's shape: milestones scale with the shortened run.
-            if sched["type"] == "multistep":
-                orig = config["protocols"][b["protocol"]]["epochs"]
-                sched["milestones"] = sorted({max(1, round(m * protocol["epochs"] / orig)) for m in sched["milestones"]})
-            elif sched["type"] == "step":
-                orig = config["protocols"][b["protocol"]]["epochs"]
-                sched["step_size"] = max(1, round(sched["step_size"] * protocol["epochs"] / orig))
+        shrink_epochs(protocol, s["epochs"])
         if spec["model_params"].get("pretrained"):
             spec["model_params"]["pretrained"] = False  # no weight downloads at smoke scale
     return spec

@@ -24,6 +24,7 @@ from . import checkpoint, datasets, logs, training
 from .config import ConfigError
 
 log = logging.getLogger("ibbench.jobs")
+REFERENCE_BASELINES = Path(__file__).resolve().parent.parent / "results" / "reference" / "baselines.csv"
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -107,6 +108,29 @@ def evaluate(spec: dict, data_root: Path, model_path: Path, train_summary: Path,
     return record
 
 
+def prune(spec: dict, seed: int, data_root: Path, baseline: Path, baseline_record: Path, method: str,
+          method_params: dict, ratio: float, scope: str, finetune: Optional[dict], model_out: Path,
+          out: Path) -> dict:
+    from methods import Target, pipeline
+
+    device = training.resolve_device(spec["device"])
+    training.seed_everything(seed)
+    splits = load_data(spec, data_root)
+    rec = pipeline.run(baseline, splits, method=method, method_params=method_params,
+                       target=Target(ratio=ratio, scope=scope), finetune=finetune, seed=seed, device=device,
+                       out_model=model_out, state_path=Path(model_out).with_name("finetune_state.pt"))
+    base = json.loads(Path(baseline_record).read_text())
+    rec.update({"benchmark": spec["benchmark"], "scale": spec["scale"], "dataset": spec["dataset"],
+                "model": spec["model"], "baseline_test_error": base["test"]["error"],
+                "finetune_protocol": (finetune or {}).get("name")})
+    _write_json(out, rec)
+    Path(model_out).with_name("finetune_state.pt").unlink(missing_ok=True)
+    log.info("%s %s ratio %.2f seed %d: %s, test error %.2f%% (baseline %.2f%%), r_W %.2f%%",
+             spec["benchmark"], method, ratio, seed, rec["pruned_architecture"], 100 * rec["test"]["error"],
+             100 * rec["baseline_test_error"], 100 * rec["metrics"]["r_w"])
+    return rec
+
+
 def summarize(inputs: list[Path], out: Path, command: str, config: Any) -> None:
     """One row per benchmark: mean and spread over seeds of test/val error, plus a per-seed CSV."""
     import pandas as pd
@@ -125,6 +149,11 @@ def summarize(inputs: list[Path], out: Path, command: str, config: Any) -> None:
                   test_error_pct_std=("test_error_pct", "std"), val_error_pct_mean=("val_error_pct", "mean"),
                   epochs=("epochs", "max"), train_seconds_mean=("train_seconds", "mean")).reset_index()
     table["test_error_pct_std"] = table["test_error_pct_std"].fillna(0.0)
+    # The paper's reported baseline error beside ours (results/reference/baselines.csv), where one exists.
+    ref = pd.read_csv(REFERENCE_BASELINES)[["benchmark", "paper", "reported_test_error_pct"]]
+    table = table.merge(ref.rename(columns={"reported_test_error_pct": "paper_test_error_pct"}),
+                        on="benchmark", how="left")
+    table["diff_vs_paper_pct"] = table["test_error_pct_mean"] - table["paper_test_error_pct"]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.round(4).to_csv(out, index=False)
@@ -140,13 +169,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.jobs", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("prepare", "train", "evaluate", "summarize"):
+    for name in ("prepare", "train", "evaluate", "summarize", "prune"):
         sp = sub.add_parser(name)
         sp.add_argument("--log", type=Path, default=None)
         sp.add_argument("--threads", type=int, default=None)
-        if name in ("prepare", "train", "evaluate"):
+        if name in ("prepare", "train", "evaluate", "prune"):
             sp.add_argument("--data-root", type=Path, required=True)
-        if name in ("train", "evaluate"):
+        if name in ("train", "evaluate", "prune"):
             sp.add_argument("--spec", required=True, help="resolved benchmark as JSON")
     sub.choices["prepare"].add_argument("--dataset", required=True)
     sub.choices["prepare"].add_argument("--marker", type=Path, required=True)
@@ -168,6 +197,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--command", default="")
     s.add_argument("--config", default="{}", help="configuration to record, as JSON")
+    pr = sub.choices["prune"]
+    pr.add_argument("--seed", type=int, required=True)
+    pr.add_argument("--baseline", type=Path, required=True, help="the trained baseline's model file")
+    pr.add_argument("--baseline-record", type=Path, required=True, help="the baseline's evaluation JSON")
+    pr.add_argument("--method", required=True)
+    pr.add_argument("--method-params", default="{}", help="the method's params as JSON")
+    pr.add_argument("--ratio", type=float, required=True)
+    pr.add_argument("--scope", choices=["per_layer", "global"], default="per_layer")
+    pr.add_argument("--finetune", default="null", help="fine-tuning protocol as JSON (null: none)")
+    pr.add_argument("--model-out", type=Path, required=True)
+    pr.add_argument("--out", type=Path, required=True)
     a = p.parse_args(argv)
 
     logs.setup(a.log)
@@ -181,6 +221,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                   a.checkpoint_every_steps, a.num_workers)
         elif a.cmd == "evaluate":
             evaluate(json.loads(a.spec), a.data_root, a.model, a.train_summary, a.out)
+        elif a.cmd == "prune":
+            prune(json.loads(a.spec), a.seed, a.data_root, a.baseline, a.baseline_record, a.method,
+                  json.loads(a.method_params), a.ratio, a.scope, json.loads(a.finetune), a.model_out, a.out)
         else:
             summarize(a.inputs, a.out, a.command, json.loads(a.config))
     except (datasets.DatasetError, ConfigError, ValueError, KeyError) as exc:

@@ -1,0 +1,27 @@
+"""Pruning methods registry. Each entry is a ``PruningMethod`` subclass in its own module.
+
+Adding a method: one module defining the class, one line in ``METHODS``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .base import PruningMethod, Target
+from .l1_norm import L1Norm
+from .random_pruning import RandomPruning
+
+METHODS: dict[str, type[PruningMethod]] = {
+    "random": RandomPruning,
+    "l1": L1Norm,
+}
+
+
+def get(name: str, **params: Any) -> PruningMethod:
+    try:
+        cls = METHODS[name]
+    except KeyError:
+        raise KeyError(f"unknown pruning method {name!r}; available: {sorted(METHODS)}") from None
+    return cls(**params)
+
+
+__all__ = ["METHODS", "PruningMethod", "Target", "get"]

@@ -39,7 +39,7 @@ def test_lint_clean(tmp_path):
 @pytest.mark.slow
 def test_smoke_dag_end_to_end(tmp_path, mnist_mirror):
     data = tmp_path / "data"
-    rc, out = snakemake(tmp_path, "--cores", "2", "results/baselines.csv", "--config", "scale=smoke",
+    rc, out = snakemake(tmp_path, "--cores", "2", "results/baselines.csv", "results/table1.csv", "--config", "scale=smoke",
                         f"mirror={mnist_mirror}", f"data_root={data}", "download=False")
     assert rc == 0, out[-4000:]
     smoke = tmp_path / "smoke"
@@ -53,10 +53,16 @@ def test_smoke_dag_end_to_end(tmp_path, mnist_mirror):
     rec = json.loads((smoke / "results" / "baselines" / "lenet5_caffe_mnist" / "seed0.json").read_text())
     assert rec["test"]["n"] == 500 and len(rec["history"]) == 2
     assert (smoke / "logs" / "train_baseline" / "lenet5_caffe_mnist_seed0.log").read_text().count("epoch ") >= 2
+    t1 = pd.read_csv(smoke / "results" / "table1.csv")
+    assert {"random", "l1", "baseline (unpruned)"} <= set(t1["method"]) and (t1["scale"] == "smoke").all()
+    assert (smoke / "figures" / "table1.png").stat().st_size > 10_000
+    pruned = t1[t1["method"] != "baseline (unpruned)"]
+    assert (pruned["r_w_pct"] < 100).all() and (pruned["flops_pct"] < 100).all()
+    assert json.loads((smoke / "results" / "table1.provenance.json").read_text())["scale"] == "smoke"
     # a smoke run never writes where paper-scale results live
     assert not (tmp_path / "results").exists()
     # nothing left to do on a rerun (resumable, complete)
-    rc, out = snakemake(tmp_path, "-n", "results/baselines.csv", "--config", "scale=smoke",
+    rc, out = snakemake(tmp_path, "-n", "results/baselines.csv", "results/table1.csv", "--config", "scale=smoke",
                         f"mirror={mnist_mirror}", f"data_root={data}", "download=False")
     assert rc == 0 and "Nothing to be done" in out, out[-2000:]
 

@@ -1,0 +1,152 @@
+"""results/table1.csv: pruning methods side by side on the MNIST benchmarks, measured the same way on the
+physically pruned networks, and figures/table1.png (error vs r_W and vs FLOPs, one curve per method).
+
+One row per benchmark x method x target ratio (mean and spread over seeds), plus one unpruned baseline row
+per benchmark. Columns:
+  error_pct (mean, std over seeds), error_before_finetune_pct, baseline_error_pct, r_w_pct (nonzero weights
+  of conv/linear layers, pruned / original), flops (multiply-adds of conv and linear layers for one input),
+  flops_pct, r_n_pct (activation memory, pruned / original), csr_mb (weights in scipy CSR), latency
+  (median ms, batch 1 and 128, CPU), ece, pruned architecture (of the first seed; all seeds listed in
+  architectures when they differ), the method's own wall time (scoring + surgery) and fine-tuning time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import logs
+from .provenance import write_provenance
+
+log = logging.getLogger("ibbench.table1")
+
+METRIC_COLUMNS = {  # output column: key in the run's metrics dict, scale factor
+    "r_w_pct": ("r_w", 100.0),
+    "flops": ("flops", 1.0),
+    "flops_pct": ("flops_ratio", 100.0),
+    "r_n_pct": ("r_n", 100.0),
+    "params_nonzero": ("params_nonzero", 1.0),
+    "csr_mb": ("csr_mb", 1.0),
+    "latency_b1_cpu_ms": ("latency_b1_cpu_ms", 1.0),
+    "latency_b128_cpu_ms": ("latency_b128_cpu_ms", 1.0),
+    "ece": ("ece", 1.0),
+}
+BASELINE_COLUMNS = ("flops", "params_nonzero", "csr_mb", "latency_b1_cpu_ms", "latency_b128_cpu_ms")
+
+
+def _row(r: dict) -> dict:
+    m = r["metrics"]
+    row = {"benchmark": r["benchmark"], "scale": r["scale"], "method": r["method"],
+           "scope": r["target"]["scope"], "ratio": r["target"]["ratio"], "seed": r["seed"],
+           "error_pct": 100 * r["test"]["error"], "error_before_finetune_pct": 100 * r["test_before_finetune"]["error"],
+           "baseline_error_pct": 100 * r["baseline_test_error"], "pruned_architecture": r["pruned_architecture"],
+           "method_seconds": r["method_seconds"], "finetune_seconds": r["finetune_seconds"]}
+    for col, (key, f) in METRIC_COLUMNS.items():
+        row[col] = f * m[key] if m.get(key) is not None else np.nan
+    return row
+
+
+def _baseline_rows(runs: list[dict], baselines: list[dict]) -> list[dict]:
+    """The unpruned networks, measured by the same metric code (each run records its original too)."""
+    rows = []
+    first_run = {}
+    for r in runs:
+        first_run.setdefault(r["benchmark"], r)
+    for b in baselines:
+        r = first_run.get(b["benchmark"])
+        m = r["original_metrics"] if r else {}
+        row = {"benchmark": b["benchmark"], "scale": b["scale"], "method": "baseline (unpruned)", "scope": "",
+               "ratio": 0.0, "seed": b["seed"], "error_pct": 100 * b["test"]["error"],
+               "error_before_finetune_pct": np.nan, "baseline_error_pct": 100 * b["test"]["error"],
+               "pruned_architecture": r["original_architecture"] if r else "", "method_seconds": 0.0,
+               "finetune_seconds": 0.0, "r_w_pct": 100.0, "flops_pct": 100.0, "r_n_pct": 100.0,
+               "ece": m.get("ece", np.nan)}
+        for col in BASELINE_COLUMNS:
+            row[col] = m.get(METRIC_COLUMNS[col][0], np.nan)
+        rows.append(row)
+    return rows
+
+
+def build_table(runs: list[dict], baselines: list[dict]) -> pd.DataFrame:
+    per_seed = pd.DataFrame([_row(r) for r in runs] + _baseline_rows(runs, baselines))
+    keys = ["benchmark", "scale", "method", "scope", "ratio"]
+    g = per_seed.groupby(keys, sort=False)
+    table = g.agg(seeds=("seed", "nunique"), error_pct_mean=("error_pct", "mean"), error_pct_std=("error_pct", "std"),
+                  error_before_finetune_pct=("error_before_finetune_pct", "mean"),
+                  baseline_error_pct=("baseline_error_pct", "mean"),
+                  **{c: (c, "mean") for c in METRIC_COLUMNS},
+                  pruned_architecture=("pruned_architecture", "first"),
+                  architectures=("pruned_architecture", lambda s: " | ".join(sorted(set(s))) if s.nunique() > 1 else ""),
+                  method_seconds=("method_seconds", "mean"), finetune_seconds=("finetune_seconds", "mean")).reset_index()
+    table["error_pct_std"] = table["error_pct_std"].fillna(0.0)
+    order = {m: i for i, m in enumerate(["baseline (unpruned)"] + sorted(set(table["method"]) - {"baseline (unpruned)"}))}
+    table = table.sort_values(["benchmark", "method", "ratio"], key=lambda c: c.map(order) if c.name == "method" else c)
+    return table.reset_index(drop=True)
+
+
+def plot(table: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    benches = list(dict.fromkeys(table["benchmark"]))
+    fig, axes = plt.subplots(len(benches), 2, figsize=(10, 3.2 * len(benches)), squeeze=False)
+    scale = ", ".join(sorted(set(table["scale"])))
+    for i, b in enumerate(benches):
+        sub = table[table["benchmark"] == b]
+        for j, (col, label, logx) in enumerate((("r_w_pct", "r_W: nonzero weights, % of original", False),
+                                                ("flops", "FLOPs (multiply-adds per input)", True))):
+            ax = axes[i][j]
+            for method, grp in sub.groupby("method", sort=False):
+                grp = grp.sort_values(col)
+                style = dict(marker="*", markersize=12, linestyle="none") if method.startswith("baseline") else \
+                    dict(marker="o", linestyle="-")
+                ax.errorbar(grp[col], grp["error_pct_mean"], yerr=grp["error_pct_std"], label=method, capsize=2, **style)
+            ax.set_xlabel(label)
+            ax.set_ylabel("test error (%)")
+            if logx:
+                ax.set_xscale("log")
+            ax.set_title(f"{b} ({scale} scale)")
+            ax.grid(alpha=0.3)
+        axes[i][0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="aggregate pruning runs into results/table1.csv")
+    p.add_argument("--runs", type=Path, nargs="+", required=True)
+    p.add_argument("--baselines", type=Path, nargs="+", required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--figure", type=Path, required=True)
+    p.add_argument("--command", default="")
+    p.add_argument("--config", default="{}")
+    p.add_argument("--log", type=Path, default=None)
+    a = p.parse_args(argv)
+    logs.setup(a.log)
+    t0 = time.perf_counter()
+    runs = [json.loads(f.read_text()) for f in a.runs]
+    baselines = [json.loads(f.read_text()) for f in a.baselines]
+    table = build_table(runs, baselines)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    table.round(4).to_csv(a.out, index=False)
+    plot(table, a.figure)
+    scales = sorted({r["scale"] for r in runs})
+    write_provenance(a.out, command=a.command, config=json.loads(a.config), scale=",".join(scales),
+                     wall_seconds=sum(r["wall_seconds"] for r in runs) + time.perf_counter() - t0,
+                     inputs=[str(f) for f in a.runs + a.baselines], outputs=[str(a.out), str(a.figure)],
+                     device=",".join(sorted({r["device"] for r in runs})))
+    log.info("\n%s", table[["benchmark", "method", "ratio", "error_pct_mean", "r_w_pct", "pruned_architecture"]].to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
