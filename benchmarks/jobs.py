@@ -22,6 +22,7 @@ import torch
 
 from . import checkpoint, datasets, logs, training
 from .config import ConfigError
+from .provenance import git_commit
 
 log = logging.getLogger("ibbench.jobs")
 REFERENCE_BASELINES = Path(__file__).resolve().parent.parent / "results" / "reference" / "baselines.csv"
@@ -73,7 +74,8 @@ def train(spec: dict, seed: int, data_root: Path, model_out: Path, summary_out: 
                "selection": spec["protocol"].get("selection", "best_val"), "val": result.val,
                "train_seconds": result.train_seconds, "job_wall_seconds": time.perf_counter() - t0,
                "resumed_from": result.resumed_from, "device": str(device), "history": result.history,
-               "split": splits.notes, "parameters": sum(p.numel() for p in model.parameters())}
+               "split": splits.notes, "parameters": sum(p.numel() for p in model.parameters()),
+               "code": git_commit()}
     checkpoint.save_model(model_out, model, arch, meta={k: v for k, v in summary.items() if k != "history"})
     _write_json(summary_out, summary)
     state_path.unlink(missing_ok=True)  # the finished model supersedes the resume state
@@ -100,7 +102,7 @@ def evaluate(spec: dict, data_root: Path, model_path: Path, train_summary: Path,
               "dataset": spec["dataset"], "model": spec["model"], "protocol": spec["protocol"]["name"],
               "test": test, "eval_seconds": time.perf_counter() - t0, **{k: summary[k] for k in (
                   "val", "selected_epoch", "selection", "train_seconds", "job_wall_seconds", "device",
-                  "parameters", "split", "history")}}
+                  "parameters", "split", "history")}, "trained_with_code": summary.get("code")}
     _write_json(out, record)
     log.info("%s seed %d: test error %.2f%% (val error %.2f%%, epoch %d selected on validation)",
              spec["benchmark"], summary["seed"], 100 * test["error"], 100 * summary["val"]["error"],
@@ -159,7 +161,9 @@ def summarize(inputs: list[Path], out: Path, command: str, config: Any) -> None:
     table.round(4).to_csv(out, index=False)
     per_seed.round(4).to_csv(out.with_name(out.stem + "_per_seed.csv"), index=False)
     scales = sorted(set(per_seed["scale"]))
+    trained = sorted({json.dumps(r.get("trained_with_code")) for r in recs})
     write_provenance(out, command=command, config=config, scale=",".join(scales),
+                     extra={"trained_with_code": [json.loads(t) for t in trained]},
                      wall_seconds=float(sum(r["job_wall_seconds"] + r["eval_seconds"] for r in recs)),
                      inputs=[str(p) for p in inputs], outputs=[str(out), str(out.with_name(out.stem + "_per_seed.csv"))],
                      device=",".join(sorted({r["device"] for r in recs})))
