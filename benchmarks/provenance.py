@@ -47,6 +47,8 @@ def device_description(device: Optional[str] = None) -> dict[str, Any]:
             "cuda_available": torch.cuda.is_available(), "device": device}
     if torch.cuda.is_available():
         desc["gpu"] = torch.cuda.get_device_name(0)
+    if hasattr(os, "getloadavg"):  # other work on the machine while timings were taken
+        desc["load_average_1_5_15min"] = [round(v, 2) for v in os.getloadavg()]
     return desc
 
 
