@@ -9,10 +9,12 @@ from typing import Any
 from .base import PruningMethod, Target
 from .l1_norm import L1Norm
 from .random_pruning import RandomPruning
+from .vibnet import VIBNet
 
 METHODS: dict[str, type[PruningMethod]] = {
     "random": RandomPruning,
     "l1": L1Norm,
+    "vibnet": VIBNet,
 }
 
 

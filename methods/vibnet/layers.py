@@ -182,6 +182,14 @@ def objective_coefficients(n_layers: int, *, form: str, gamma=None, kl_fac=None)
     return [float(g) / n_layers for g in gammas]
 
 
+def code_equivalent_gamma(ibs: Sequence[InformationBottleneck], kl_fac: float) -> list[float]:
+    """Per-layer gammas for which the paper-form penalty ``sum_i gamma_i / L * KL_i`` equals the code form's
+    ``kl_fac * sum_i KL_code_i`` (up to the code's 1e-8): ``gamma_i = L * kl_fac * 0.5 * H_i`` (H_i the map
+    side, 1 for FC layers). Translates the authors' README settings into the paper's parameters."""
+    n = len(ibs)
+    return [n * float(kl_fac) * 0.5 * ib.code_kl_weight for ib in ibs]
+
+
 def kl_penalty(ibs: Sequence[InformationBottleneck], coefficients: Sequence[float]) -> torch.Tensor:
     """``sum_i coefficients[i] * ibs[i].kl()``: the term the trainer adds to the cross-entropy."""
     if len(ibs) != len(coefficients):

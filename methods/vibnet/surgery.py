@@ -31,7 +31,11 @@ Every IB's factor ``s = mu * [kept]`` is folded into weights:
   in train and eval mode alike). Exact for any sign when only linear ops lie between, for ``s >= 0``
   through positively homogeneous ones.
 
-The one case neither covers: a kept unit with ``mu < 0`` between a ReLU and a max-pool (VGG's last conv
+Removing a unit is exact when the ops from its IB to the next layer map zero to zero, which the linear
+and homogeneous ones do; with any other op there (e.g. a BatchNorm after the IB, which maps 0 to a
+constant) ``to_plain`` refuses to remove units of that layer (``FoldingError``).
+
+The one case neither fold covers: a kept unit with ``mu < 0`` between a ReLU and a max-pool (VGG's last conv
 of a stage): ``maxpool(mu * relu(y)) = mu * minpool(relu(y))`` for ``mu < 0``, which no network of the
 registry architecture computes, and a per-channel scale module would make a network that neither the
 pruning graph nor the checkpoint rebuild knows. ``to_plain`` then raises ``FoldingError`` naming the
@@ -42,6 +46,7 @@ KL term pushes it to be pruned, so this is not expected in practice.)
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 import torch
@@ -176,7 +181,7 @@ def equip(model: nn.Module, example_input: torch.Tensor, *, input_bottleneck: bo
     sites = find_sites(model, example_input, input_bottleneck=input_bottleneck)
     out = copy.deepcopy(model)
     for i, s in enumerate(sites):
-        floor = max(1, int(min_keep), int(-(-min_keep_fraction * s.channels // 1)))
+        floor = max(1, int(min_keep), math.ceil(min_keep_fraction * s.channels))
         ib = InformationBottleneck(s.channels, spatial=s.spatial, form=form, threshold=threshold,
                                    min_keep=floor, unit=s.unit, index=i).to(example_input.device)
         _set_module(out, s.path, WithBottleneck(out.get_submodule(s.path), ib))
@@ -215,26 +220,26 @@ def _worst(kinds) -> str | None:
 
 def _forward(a: Analysis, start: fx.Node) -> tuple[list[tuple[str, int]], str | None, list[str]]:
     """Consumers ``(path, features per channel)`` reached from ``start``, the worst op kind on the way and
-    the names of the ops that block folding."""
+    the ops on the way, described as ``"target (kind)"``."""
     gm = a.gm
-    consumers, kinds, blocking, seen = [], [], [], set()
+    consumers, kinds, ops, seen = [], [], [], set()
     frontier = list(start.users)
     while frontier:
         node = frontier.pop()
+        if node.op == "output":
+            raise NotImplementedError(f"VIBNet: the bottleneck after {start.target!r} reaches the network output")
         if node.name in seen or node.name not in a.node_refs:
             continue  # visited, or a shape query that carries no channels
         seen.add(node.name)
-        if node.op == "output":
-            raise NotImplementedError(f"VIBNet: the bottleneck after {start.target!r} reaches the network output")
         if node.op == "call_module" and isinstance(gm.get_submodule(node.target), _WEIGHT):
-            consumers.append((node.target, a.node_refs[start.name][1] * 0 + a.layers[node.target][0].in_ref[1]))
+            consumers.append((node.target, a.layers[node.target][0].in_ref[1]))
             continue
         k = _kind(gm, node)
         kinds.append(k)
-        if k is None:
-            blocking.append(node.format_node())
+        what = type(gm.get_submodule(node.target)).__name__ if node.op == "call_module" else str(node.target)
+        ops.append(f"{node.name} ({what}: {k or 'not foldable'})")
         frontier.extend(node.users)
-    return consumers, _worst(kinds), blocking
+    return consumers, _worst(kinds), ops
 
 
 def _backward(a: Analysis, start: fx.Node) -> tuple[str | None, str | None]:
@@ -286,8 +291,13 @@ def to_plain(ib_model: nn.Module, example_input: torch.Tensor) -> tuple[nn.Modul
         mask = ib.keep_mask().cpu()
         s = ib.deterministic_scale().detach().to(example_input.device)
         node = _single_call(calls, path, f"IB site of unit {ib.unit!r}")
-        consumers, fwd, blocking = _forward(a, node)
+        consumers, fwd, ops = _forward(a, node)
         affine, bwd = _backward(a, node)
+        if fwd is None and not bool(mask.all()):
+            raise FoldingError(
+                f"VIBNet: unit {ib.unit!r} (IB after {path!r}) loses {int((~mask).sum())} channels, but the ops "
+                f"between the IB and the next layer ({'; '.join(ops)}) need not map a removed (zero) channel "
+                f"to zero, so removing it would change the network")
         negative = s < 0
         fwd_ok = torch.full_like(negative, fwd == "linear") | (~negative & (fwd == "homogeneous"))
         bwd_ok = torch.full_like(negative, bwd == "linear") | (~negative & (bwd == "homogeneous"))
@@ -297,8 +307,8 @@ def to_plain(ib_model: nn.Module, example_input: torch.Tensor) -> tuple[nn.Modul
             raise FoldingError(
                 f"VIBNet: unit {ib.unit!r} (IB after {path!r}): kept channels {bad.tolist()[:10]} have mu "
                 f"{[round(v, 4) for v in s[bad].tolist()[:10]]}, and a negative factor can be folded neither "
-                f"forward (ops to the next layer: {'; '.join(blocking) or fwd}) nor backward (ops after "
-                f"{affine!r}: {bwd}) into this architecture exactly")
+                f"forward (ops to the next layer: {'; '.join(ops)}) nor backward (into {affine!r}, ops between: "
+                f"{bwd or 'not foldable'}) into this architecture exactly")
         forward_part = torch.where(fwd_ok, s, torch.ones_like(s))
         backward_part = torch.where(fwd_ok, torch.ones_like(s), s)
         if not bool(fwd_ok.all()):
