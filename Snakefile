@@ -35,12 +35,17 @@ wildcard_constraints:
     seed=r"\d+",
     ratio=r"0\.\d+",
     method=r"[a-z0-9_]+",
+    table=r"table\d+(_[a-z0-9]+)?",
+    param="gamma|kl_fac",
+    value=r"[0-9.e+-]+",
+    n=r"\d+",
 
 
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/baselines.smk"
 include: "rules/pruning.smk"
+include: "rules/vibnet.smk"
 include: "rules/perf.smk"
 include: "rules/estimators.smk"
 

@@ -25,6 +25,8 @@ from .config import ConfigError
 from .provenance import git_commit
 
 log = logging.getLogger("ibbench.jobs")
+# Smoke runs check the pipeline, not the speed: time batch 1 only, a few repeats.
+SMOKE_MEASURE = {"latency_batches": (1,), "latency_repeats": 3, "latency_warmup": 1}
 REFERENCE_BASELINES = Path(__file__).resolve().parent.parent / "results" / "reference" / "baselines.csv"
 
 
@@ -120,7 +122,8 @@ def prune(spec: dict, seed: int, data_root: Path, baseline: Path, baseline_recor
     splits = load_data(spec, data_root)
     rec = pipeline.run(baseline, splits, method=method, method_params=method_params,
                        target=Target(ratio=ratio, scope=scope), finetune=finetune, seed=seed, device=device,
-                       out_model=model_out, state_path=Path(model_out).with_name("finetune_state.pt"))
+                       out_model=model_out, state_path=Path(model_out).with_name("finetune_state.pt"),
+                       measure_options=SMOKE_MEASURE if spec["scale"] == "smoke" else None)
     base = json.loads(Path(baseline_record).read_text())
     rec.update({"benchmark": spec["benchmark"], "scale": spec["scale"], "dataset": spec["dataset"],
                 "model": spec["model"], "baseline_test_error": base["test"]["error"],

@@ -1,7 +1,8 @@
 """results/table1.csv: pruning methods side by side on the MNIST benchmarks, measured the same way on the
 physically pruned networks, and figures/table1.png (error vs r_W and vs FLOPs, one curve per method).
 
-One row per benchmark x method x target ratio (mean and spread over seeds), plus one unpruned baseline row
+One row per benchmark x method x setting (target ratio, or the sweep value of methods like VIBNet whose
+compression follows from a penalty weight; mean and spread over seeds), plus one unpruned baseline row
 per benchmark. Columns:
   error_pct (mean, std over seeds), error_before_finetune_pct, baseline_error_pct, r_w_pct (nonzero weights
   of conv/linear layers, pruned / original), flops (multiply-adds of conv and linear layers for one input),
@@ -36,13 +37,16 @@ METRIC_COLUMNS = {  # output column: key in the run's metrics dict, scale factor
     "latency_b128_cpu_ms": ("latency_b128_cpu_ms", 1.0),
     "ece": ("ece", 1.0),
 }
+# Methods whose compression is set by a sweep value (gamma / kl_fac) rather than a target ratio.
+SWEEP_METHODS = {"vibnet"}
 BASELINE_COLUMNS = ("flops", "params_nonzero", "csr_mb", "latency_b1_cpu_ms", "latency_b128_cpu_ms")
 
 
 def _row(r: dict) -> dict:
     m = r["metrics"]
     row = {"benchmark": r["benchmark"], "scale": r["scale"], "method": r["method"],
-           "scope": r["target"]["scope"], "ratio": r["target"]["ratio"], "seed": r["seed"],
+           "scope": r["target"]["scope"], "setting": r.get("setting", f"ratio={r['target']['ratio']:g}"),
+           "ratio": r["target"]["ratio"] if r["method"] not in SWEEP_METHODS else np.nan, "seed": r["seed"],
            "error_pct": 100 * r["test"]["error"], "error_before_finetune_pct": 100 * r["test_before_finetune"]["error"],
            "baseline_error_pct": 100 * r["baseline_test_error"], "pruned_architecture": r["pruned_architecture"],
            "method_seconds": r["method_seconds"], "finetune_seconds": r["finetune_seconds"]}
@@ -61,7 +65,7 @@ def _baseline_rows(runs: list[dict], baselines: list[dict]) -> list[dict]:
         r = first_run.get(b["benchmark"])
         m = r["original_metrics"] if r else {}
         row = {"benchmark": b["benchmark"], "scale": b["scale"], "method": "baseline (unpruned)", "scope": "",
-               "ratio": 0.0, "seed": b["seed"], "error_pct": 100 * b["test"]["error"],
+               "setting": "", "ratio": 0.0, "seed": b["seed"], "error_pct": 100 * b["test"]["error"],
                "error_before_finetune_pct": np.nan, "baseline_error_pct": 100 * b["test"]["error"],
                "pruned_architecture": r["original_architecture"] if r else "", "method_seconds": 0.0,
                "finetune_seconds": 0.0, "r_w_pct": 100.0, "flops_pct": 100.0, "r_n_pct": 100.0,
@@ -74,9 +78,9 @@ def _baseline_rows(runs: list[dict], baselines: list[dict]) -> list[dict]:
 
 def build_table(runs: list[dict], baselines: list[dict]) -> pd.DataFrame:
     per_seed = pd.DataFrame([_row(r) for r in runs] + _baseline_rows(runs, baselines))
-    keys = ["benchmark", "scale", "method", "scope", "ratio"]
-    g = per_seed.groupby(keys, sort=False)
-    table = g.agg(seeds=("seed", "nunique"), error_pct_mean=("error_pct", "mean"), error_pct_std=("error_pct", "std"),
+    keys = ["benchmark", "scale", "method", "scope", "setting"]
+    g = per_seed.groupby(keys, sort=False, dropna=False)
+    table = g.agg(ratio=("ratio", "first"), seeds=("seed", "nunique"), error_pct_mean=("error_pct", "mean"), error_pct_std=("error_pct", "std"),
                   error_before_finetune_pct=("error_before_finetune_pct", "mean"),
                   baseline_error_pct=("baseline_error_pct", "mean"),
                   **{c: (c, "mean") for c in METRIC_COLUMNS},
@@ -85,7 +89,8 @@ def build_table(runs: list[dict], baselines: list[dict]) -> pd.DataFrame:
                   method_seconds=("method_seconds", "mean"), finetune_seconds=("finetune_seconds", "mean")).reset_index()
     table["error_pct_std"] = table["error_pct_std"].fillna(0.0)
     order = {m: i for i, m in enumerate(["baseline (unpruned)"] + sorted(set(table["method"]) - {"baseline (unpruned)"}))}
-    table = table.sort_values(["benchmark", "method", "ratio"], key=lambda c: c.map(order) if c.name == "method" else c)
+    table = table.sort_values(["benchmark", "method", "r_w_pct"], ascending=[True, True, False],
+                              key=lambda c: c.map(order) if c.name == "method" else c)
     return table.reset_index(drop=True)
 
 
@@ -144,7 +149,7 @@ def main(argv=None) -> int:
                      wall_seconds=sum(r["wall_seconds"] for r in runs) + time.perf_counter() - t0,
                      inputs=[str(f) for f in a.runs + a.baselines], outputs=[str(a.out), str(a.figure)],
                      device=",".join(sorted({r["device"] for r in runs})))
-    log.info("\n%s", table[["benchmark", "method", "ratio", "error_pct_mean", "r_w_pct", "pruned_architecture"]].to_string(index=False))
+    log.info("\n%s", table[["benchmark", "method", "setting", "error_pct_mean", "r_w_pct", "pruned_architecture"]].to_string(index=False))
     return 0
 
 

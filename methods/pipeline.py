@@ -35,28 +35,44 @@ def example_input(splits: Splits, device: torch.device) -> torch.Tensor:
     return torch.zeros((1, *splits.info.input_shape), device=device)
 
 
+def setting_label(method_params: dict, target: Target) -> str:
+    """What distinguishes the runs of one method in a table: its sweep value (gamma, kl_fac) when it has
+    one, else the target ratio."""
+    for key in ("gamma", "kl_fac"):
+        if method_params.get(key) is not None:
+            return f"{key}={method_params[key]:g}"
+    return f"ratio={target.ratio:g}"
+
+
 def run(baseline_path: Path, splits: Splits, *, method: str, method_params: dict, target: Target,
         finetune: Optional[dict], seed: int, device: torch.device, out_model: Path,
-        state_path: Optional[Path] = None) -> dict[str, Any]:
+        state_path: Optional[Path] = None, measure_options: Optional[dict] = None) -> dict[str, Any]:
+    """``measure_options`` go to ``benchmarks.metrics.measure`` (smoke runs time fewer, smaller batches)."""
     t_start = time.perf_counter()
     original, ckpt = checkpoint.load_model(baseline_path)
     original.to(device).eval()
     x0 = example_input(splits, device)
     units = prunable_units(original, x0)
     params = dict(method_params)
-    if "seed" in {f.name for f in dataclasses.fields(METHODS[method].Params)}:
+    fields = {f.name for f in dataclasses.fields(METHODS[method].Params)}
+    if "seed" in fields:
         params.setdefault("seed", seed)  # seeded methods (random) follow the run's seed unless told otherwise
+    if "state_path" in fields and params.get("state_path") is None:
+        # methods that train (vibnet) resume from here when their job is killed and rerun
+        params["state_path"] = str(Path(out_model).with_name("method_state.pt"))
     m = get_method(method, **params)
 
     t0 = time.perf_counter()
     training.seed_everything(seed)
     scored_model, keep = m.masks(original, units, splits, target, device)
     pruned = prune(scored_model, keep, x0).to(device)
+    with_input = "input" in keep  # input features pruned (VIBNet's LeNet-300-100): report them too
+    arch_string = architecture_string(pruned, include_input=with_input)
     method_seconds = time.perf_counter() - t0
     test_b = training.batches_for(splits.test, device)
     before = training.evaluate(pruned, test_b)
     log.info("%s (%s, ratio %.2f): %s, test error before fine-tuning %.2f%%", method, target.scope, target.ratio,
-             architecture_string(pruned), 100 * before["error"])
+             arch_string, 100 * before["error"])
 
     history, finetune_seconds = [], 0.0
     if finetune and finetune["epochs"] > 0:
@@ -64,17 +80,21 @@ def run(baseline_path: Path, splits: Splits, *, method: str, method_params: dict
         history, finetune_seconds = res.history, res.train_seconds
     logits, labels = training.predict(pruned, test_b)
     test = training.classification_metrics(logits, labels)
-    measured = metrics.measure(pruned, original, x0, logits=logits, labels=labels, device=device)
+    val = training.evaluate(pruned, training.batches_for(splits.val, device))
+    opts = measure_options or {}
+    measured = metrics.measure(pruned, original, x0, logits=logits, labels=labels, device=device, **opts)
     # The unpruned network through the same code (latency, storage), for the baseline rows of the tables.
     orig_logits, _ = training.predict(original, test_b)
-    original_measured = metrics.measure(original, original, x0, logits=orig_logits, labels=labels, device=device)
+    original_measured = metrics.measure(original, original, x0, logits=orig_logits, labels=labels, device=device,
+                                        **opts)
     arch = pruned_architecture(ckpt["arch"], pruned)
     checkpoint.save_model(out_model, pruned, arch, meta={"method": method, "ratio": target.ratio})
+    Path(params.get("state_path") or out_model).with_name("method_state.pt").unlink(missing_ok=True)
     return {
-        "method": method, "method_params": method_params, "target": target.__dict__, "seed": seed,
-        "pruned_architecture": architecture_string(pruned), "widths": arch.get("widths"),
-        "test_before_finetune": before, "test": test, "metrics": measured,
-        "original_metrics": original_measured, "original_architecture": architecture_string(original, x0),
+        "method": method, "method_params": method_params, "setting": setting_label(method_params, target), "target": target.__dict__, "seed": seed,
+        "pruned_architecture": arch_string, "widths": arch.get("widths"),
+        "test_before_finetune": before, "test": test, "val": val, "metrics": measured,
+        "original_metrics": original_measured, "original_architecture": architecture_string(original, x0, include_input=with_input),
         "method_seconds": method_seconds, "finetune_seconds": finetune_seconds,
         "wall_seconds": time.perf_counter() - t_start, "finetune_history": history, "device": str(device),
     }

@@ -86,3 +86,26 @@ def test_imagenet_style_benchmark_smoke(tmp_path):
         train, rec = _run(spec, tmp_path / "data", tmp_path / (protocol or "eval"))
         assert len(train["history"]) == (0 if protocol is None else 1)
         assert rec["test"]["n"] == 16
+
+
+VIBNET_CIFAR_TABLES = sorted(t for t, s in CFG["vibnet"]["tables"].items()
+                             if CFG["benchmarks"][s["benchmark"]]["dataset"].startswith("cifar"))
+
+
+@pytest.mark.parametrize("table", VIBNET_CIFAR_TABLES)
+def test_vibnet_cifar_protocol_smoke(table, cifar_root, tmp_path):
+    """Each VIBNet Table 3/4 protocol end to end (pretrained baseline -> IB training -> folding and
+    physical pruning -> fine-tuning -> metrics) at smoke scale, as the DAG's vibnet_run job calls it."""
+    t = CFG["vibnet"]["tables"][table]
+    spec = config.resolve_benchmark(CFG, t["benchmark"], "smoke")
+    spec["val_size"] = 50
+    _run(spec, cifar_root, tmp_path)  # the "pretrained" baseline these protocols start from
+    ((param, values),) = t["sweep"].items()
+    params = {**t["params"], param: values[0], "protocol": config.finetune_protocol(CFG, t["protocol"], "smoke")}
+    rec = jobs.prune(spec, 0, cifar_root, tmp_path / "model.pt", tmp_path / "seed0.json", "vibnet", params, 0.0,
+                     "per_layer", config.finetune_protocol(CFG, t.get("finetune"), "smoke"), tmp_path / "vib.pt",
+                     tmp_path / "vib.json")
+    assert rec["method"] == "vibnet" and rec["setting"] == f"{param}={values[0]:g}"
+    assert 0 < rec["metrics"]["r_w"] <= 1 and rec["test"]["n"] == 16
+    model, ckpt = checkpoint.load_model(tmp_path / "vib.pt")
+    assert "widths" in ckpt["arch"]
