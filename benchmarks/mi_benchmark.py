@@ -474,16 +474,17 @@ def make_figures(raw: pd.DataFrame, table: pd.DataFrame, fig_dir: Path | str) ->
         ax.set_xticklabels([str(v) for v in values])
         ax.minorticks_off()
 
-    # accuracy vs runtime: each estimator over the tasks it ran, at its table n
-    fig, ax = plt.subplots(figsize=(8.5, 4.5))
+    # accuracy vs runtime. Left: each estimator over the tasks it ran, at its table n (task sets differ).
+    # Right: only the tasks every nats estimator ran, at the largest n where such tasks exist, so the
+    # points compare like with like.
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
     t = table[(table["units"] == "nats") & (table["ok_runs"] > 0)] if not table.empty else table
-    pts = []
-    for est, g in (t.groupby("estimator") if not t.empty else []):
-        g = g.dropna(subset=["mae", "median_seconds"])
-        if len(g):
-            pts.append((est, float(g["median_seconds"].median()), float(g["mae"].mean()), len(g),
-                        sorted(set(g["n"]))))
-    if pts:
+
+    def draw(ax, pts, title):
+        if not pts:
+            _empty(ax, "no successful runs on a common task set")
+            ax.set_title(title, fontsize=10)
+            return
         for est, s, m, k, ns in pts:
             ax.scatter(s, m, s=40, color=color[est], label=f"{est} ({k} tasks, n={'/'.join(map(str, ns))})")
         front = pareto_front([(p[1], p[2]) for p in pts])
@@ -493,10 +494,30 @@ def make_figures(raw: pd.DataFrame, table: pd.DataFrame, fig_dir: Path | str) ->
         ax.set_yscale("log")
         ax.set_xlabel("median seconds per estimate")
         ax.set_ylabel("MAE (nats), mean over tasks")
+        ax.set_title(title, fontsize=10)
         _legend(ax)
-    else:
-        _empty(ax, "no successful runs")
-    ax.set_title(f"Accuracy vs runtime ({scale} scale)", fontsize=10)
+
+    pts = []
+    for est, g in (t.groupby("estimator") if not t.empty else []):
+        g = g.dropna(subset=["mae", "median_seconds"])
+        if len(g):
+            pts.append((est, float(g["median_seconds"].median()), float(g["mae"].mean()), len(g),
+                        sorted(set(g["n"]))))
+    draw(ax, pts, f"Accuracy vs runtime, each estimator's own tasks ({scale} scale)")
+    common_pts, common_title = [], "no task run by every estimator"
+    nats = by_n[by_n["units"] == "nats"].dropna(subset=["mae"]) if not by_n.empty else by_n
+    for n in sorted(set(nats["n"]), reverse=True) if len(nats) else []:
+        at_n = nats[nats["n"] == n]
+        ests = sorted(set(nats["estimator"]))
+        tasks = set.intersection(*(set(at_n[at_n["estimator"] == e]["task"]) for e in ests))
+        if tasks:
+            c = at_n[at_n["task"].isin(tasks)]
+            common_pts = [(e, float(g["median_seconds"].median()), float(g["mae"].mean()), len(g), [int(n)])
+                          for e, g in c.groupby("estimator")]
+            common_title = f"Same {len(tasks)} tasks for every estimator, n={int(n)}: {', '.join(sorted(tasks))}"
+            break
+    draw(ax2, common_pts, common_title)
+    ax2.title.set_fontsize(8)
     written.append(_save(fig, fig_dir / "accuracy_vs_runtime.png"))
 
     # error and runtime vs n: averaged over the tasks each estimator ran at every one of its n
