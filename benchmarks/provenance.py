@@ -87,8 +87,38 @@ def write_provenance(path: Path, *, command: str, config: Any, scale: str, wall_
     }
     if extra:
         record.update(extra)
+    _write(target, record)
+    spread(target)
+    return target
+
+
+def _write(target: Path, record: dict) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
     os.replace(tmp, target)
-    return target
+
+
+def spread(record_path: Path) -> list[Path]:
+    """Give every other output a record of its own (``<stem>.provenance.json`` beside it): the same
+    run, with ``result`` naming that output and ``record_of`` naming the run's main record, so each file
+    in results/ and figures/ has its provenance next to it."""
+    record_path = Path(record_path)
+    record = json.loads(record_path.read_text())
+    written = []
+    for out in record.get("outputs", []):
+        out = Path(out)
+        target = provenance_path(out)
+        if out.suffix == ".json" or target.resolve() == record_path.resolve() or str(out) == record.get("result"):
+            continue
+        if not (record_path.parent / out.name).exists() and not out.exists():
+            continue
+        _write(target, {**record, "result": str(out), "record_of": str(record_path)})
+        written.append(target)
+    return written
+
+
+if __name__ == "__main__":  # python -m benchmarks.provenance RECORD...: spread existing records
+    for arg in sys.argv[1:]:
+        for path in spread(Path(arg)):
+            print(path)

@@ -14,10 +14,14 @@ float32.
 
 Held-out evaluation: the samples are split once (seeded) into a training part and a held-out part of
 ``test_fraction`` (default 0.5). The critic is trained on the first and the bound is evaluated on the
-second. Why: both bounds hold for any fixed critic in expectation over fresh samples; evaluated on the
+second, with early stopping: ``stop_fraction`` of the training part is set aside, the bound is computed on
+it every ``eval_every`` steps, and the critic of the best check is the one evaluated on the held-out part.
+Why: both bounds hold for any fixed critic in expectation over fresh samples; evaluated on the
 samples it was fitted to, a flexible critic overfits and the "bound" can exceed the true MI (seen:
-InfoNCE 2.26 nats against a truth of 1.78 on a 10-class mixture at n = 500). ``test_fraction = 0`` trains
-and evaluates on all samples (the original papers' practice).
+InfoNCE 2.26 nats against a truth of 1.78 on a 10-class mixture at n = 500). Without early stopping a
+flexible critic also overfits its training part and the held-out bound falls far below the truth (seen:
+InfoNCE at -10 nats on 25-dimensional Gaussians with 1,000 training samples and 1,500 steps).
+``test_fraction = 0`` trains and evaluates on all samples (the original papers' practice).
 """
 from __future__ import annotations
 
@@ -46,6 +50,8 @@ class NeuralParams:
     batch_size: int = 256  # samples per step (capped at n)
     seed: int = 0
     test_fraction: float = 0.5  # share of samples held out to evaluate the bound (0: evaluate on all)
+    stop_fraction: float = 0.2  # share of the training part used to pick the best step (0: last step)
+    eval_every: int = 100  # steps between early-stopping checks
     device: str = "auto"
 
 
@@ -57,6 +63,10 @@ def check_params(p: NeuralParams) -> None:
             raise EstimatorInputError(f"{name}: expected a positive integer, got {getattr(p, name)}")
     if not p.lr > 0:
         raise EstimatorInputError(f"lr: expected > 0, got {p.lr}")
+    if not 0 <= p.stop_fraction < 1:
+        raise EstimatorInputError(f"stop_fraction: expected a value in [0, 1), got {p.stop_fraction}")
+    if p.eval_every < 1:
+        raise EstimatorInputError(f"eval_every: expected a positive integer, got {p.eval_every}")
     if not 0 <= p.test_fraction < 1:
         raise EstimatorInputError(f"test_fraction: expected a value in [0, 1), got {p.test_fraction}")
 
@@ -145,16 +155,38 @@ def train_and_evaluate(x: torch.Tensor, y: torch.Tensor, p: NeuralParams, device
             fx, fy = fx[perm[n_test:]], fy[perm[n_test:]]
         else:
             ex, ey = fx, fy
+        # Early stopping: a slice of the training part scores the critic every ``eval_every`` steps and
+        # the best-scoring critic is the one evaluated on the held-out part.
+        n_stop = int(round(p.stop_fraction * fx.shape[0])) if n_test and p.stop_fraction > 0 else 0
+        if n_stop >= 2 and fx.shape[0] - n_stop >= 2:
+            sx, sy, fx, fy = fx[:n_stop], fy[:n_stop], fx[n_stop:], fy[n_stop:]
+        else:
+            n_stop = 0
         n = fx.shape[0]
         batch = min(p.batch_size, n)
         state: dict = {}
-        for _ in range(p.steps):
+        best_score, best_state = -math.inf, None
+
+        def checkpoint() -> None:
+            nonlocal best_score, best_state
+            critic.eval()
+            with torch.no_grad():
+                score = float(final(critic, sx, sy, torch.Generator(device=device).manual_seed(p.seed + 1)))
+            critic.train()
+            if score > best_score:
+                best_score, best_state = score, {k: v.clone() for k, v in critic.state_dict().items()}
+
+        for step in range(1, p.steps + 1):
             idx = torch.randint(n, (batch,), generator=gen, device=device)
             other = torch.randint(n, (batch,), generator=gen, device=device)
             loss = batch_loss(critic, fx[idx], fy[idx], fy[other], state)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if n_stop and (step % p.eval_every == 0 or step == p.steps):
+                checkpoint()
+        if best_state is not None:
+            critic.load_state_dict(best_state)
         critic.eval()
         with torch.no_grad():
             return float(final(critic, ex, ey, gen))

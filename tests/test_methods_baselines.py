@@ -98,3 +98,25 @@ def test_pipeline_prunes_finetunes_and_measures(tmp_path):
     assert len(rec["finetune_history"]) == 1 and rec["test"]["n"] == 50
     pruned, ck = checkpoint.load_model(tmp_path / "pruned.pt")
     assert sum(p.numel() for p in pruned.parameters()) == m["params_total"] and ck["arch"]["widths"]
+
+
+def test_checkpoint_architecture_mismatch_is_refused(tmp_path):
+    """A model file whose weights do not fit its architecture description fails before any work,
+    naming the tensor and both shapes."""
+    torch.manual_seed(0)
+    model = models.build_model("lenet_300_100", 10, (1, 28, 28))
+    arch = checkpoint.architecture("lenet_300_100", {}, 10, (1, 28, 28))
+    checkpoint.save_model(tmp_path / "ok.pt", model, arch)
+    ck = torch.load(tmp_path / "ok.pt", weights_only=False)
+    ck["state_dict"]["3.weight"] = torch.zeros(99, 300)
+    torch.save(ck, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match=r"'3.weight' has shape \(99, 300\).*expects \(100, 300\)"):
+        checkpoint.load_model(tmp_path / "bad.pt")
+    ck["arch"]["widths"] = {"1": 50}  # a pruned architecture the weights do not fit
+    ck["state_dict"]["3.weight"] = torch.zeros(100, 300)
+    torch.save(ck, tmp_path / "bad2.pt")
+    with pytest.raises((ValueError, KeyError)):
+        checkpoint.load_model(tmp_path / "bad2.pt")
+    torch.save({"weights": 1}, tmp_path / "foreign.pt")
+    with pytest.raises(ValueError, match="not an ibbench model file"):
+        checkpoint.load_model(tmp_path / "foreign.pt")
