@@ -320,7 +320,8 @@ def test_pipeline_runs_vibnet_and_the_checkpoint_rebuilds(tmp_path):
                        finetune=None, seed=0, device=torch.device("cpu"), out_model=tmp_path / "pruned.pt")
     widths = rec["widths"]
     assert set(widths) == {"input", "1", "3"} and sum(widths.values()) < 784 + 300 + 100
-    assert rec["pruned_architecture"] == f"{widths['1']}-{widths['3']}"
+    # with input pruning the string leads with the kept input features, as VIBNet's Table 1 reports it
+    assert rec["pruned_architecture"] == f"{widths['input']}-{widths['1']}-{widths['3']}"
     pruned, ck = checkpoint.load_model(tmp_path / "pruned.pt")
     x = torch.randn(2, 1, 28, 28)
     with torch.no_grad():

@@ -54,9 +54,11 @@ def test_smoke_dag_end_to_end(tmp_path, mnist_mirror):
     assert rec["test"]["n"] == 500 and len(rec["history"]) == 2
     assert (smoke / "logs" / "train_baseline" / "lenet5_caffe_mnist_seed0.log").read_text().count("epoch ") >= 2
     t1 = pd.read_csv(smoke / "results" / "table1.csv")
-    assert {"random", "l1", "baseline (unpruned)"} <= set(t1["method"]) and (t1["scale"] == "smoke").all()
+    assert {"random", "l1", "vibnet", "baseline (unpruned)"} <= set(t1["method"]) and (t1["scale"] == "smoke").all()
     assert (smoke / "figures" / "table1.png").stat().st_size > 10_000
-    pruned = t1[t1["method"] != "baseline (unpruned)"]
+    # ratio-based methods remove their target share; VIBNet's compression follows from gamma and two smoke
+    # epochs need not prune anything, so only its presence is checked
+    pruned = t1[t1["method"].isin(["random", "l1"])]
     assert (pruned["r_w_pct"] < 100).all() and (pruned["flops_pct"] < 100).all()
     assert json.loads((smoke / "results" / "table1.provenance.json").read_text())["scale"] == "smoke"
     # a smoke run never writes where paper-scale results live
