@@ -49,6 +49,7 @@ import torch
 import yaml
 
 from . import mi_tasks
+from .plotting import save_figure
 from .mi_tasks import Task
 
 log = logging.getLogger("ibbench.mi_benchmark")
@@ -579,12 +580,7 @@ def _legend(ax) -> None:
 
 
 def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from . import logs
+from .plotting import save_figure
 from .provenance import write_provenance
 
 log = logging.getLogger("ibbench.table1")
@@ -120,10 +121,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
             ax.set_title(f"{b} ({scale} scale)")
             ax.grid(alpha=0.3)
         axes[i][0].legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None) -> int:

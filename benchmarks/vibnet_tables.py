@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import logs
+from .plotting import save_figure
 from .provenance import write_provenance
 
 log = logging.getLogger("ibbench.vibnet_tables")
@@ -160,10 +161,7 @@ def plot(sweep: pd.DataFrame, table: pd.DataFrame, path: Path, title: str) -> No
         ax.set_title(f"{title} {proto}".strip())
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None) -> int:
