@@ -220,6 +220,7 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     train_seconds: float = 0.0
     resumed_from: Optional[dict] = None
+    initial_eval_seconds: float = 0.0  # validation of the starting weights (0 when resumed past it)
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -283,8 +284,11 @@ def train(model: nn.Module, splits: Splits, protocol: dict, *, seed: int, device
         _set_rng_state(st["rng"])
         resumed_from = {"epoch": start_epoch, "step": start_step}
         log.info("resumed from %s at epoch %d step %d", state_path, start_epoch, start_step)
+    initial_eval_seconds = 0.0
     if best["val"] is None:  # the initial weights are the first candidate (and the only one if epochs == 0)
+        t_init = time.perf_counter()
         best = {"epoch": 0, "val": evaluate(model, val_b, eval_bs), "state": _cpu_state(model)}
+        initial_eval_seconds = time.perf_counter() - t_init
 
     def save_state(epoch: int, step: int, partial) -> None:
         if state_path is None:
@@ -353,4 +357,5 @@ def train(model: nn.Module, splits: Splits, protocol: dict, *, seed: int, device
 
     model.load_state_dict(best["state"])
     return TrainResult(selected_epoch=best["epoch"], val=best["val"], history=history,
-                       train_seconds=train_seconds, resumed_from=resumed_from)
+                       train_seconds=train_seconds, resumed_from=resumed_from,
+                       initial_eval_seconds=initial_eval_seconds)

@@ -91,16 +91,15 @@ def closest_baselines(baseline_runs: list[dict], benchmark: str, r_w_pct: float)
     return out
 
 
-def build(table_no: str, runs: list[dict], reference: pd.DataFrame, tolerance: float,
+def build(runs: list[dict], reference: pd.DataFrame, tolerance: float,
           baseline_runs: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    ref = reference.rename(columns={"error_finetuned_pct": "error_finetuned_pct"})
     by_table: dict[str, list[dict]] = {}
     for r in runs:
         by_table.setdefault(r["config_table"], []).append(r)
     rows, sweeps = [], []
     for config_table, trs in by_table.items():
         protocol = protocol_of(config_table)
-        pref = ref[ref["protocol"] == protocol] if "protocol" in ref.columns else ref
+        pref = reference[reference["protocol"] == protocol] if "protocol" in reference.columns else reference
         for _, pr in pref.iterrows():
             rows.append({"protocol": protocol, "source": "paper", "method": pr["method"],
                          **{k: pr[k] for k in ("r_w_pct", "flops_m", "r_n_pct", "error_pct", "error_finetuned_pct",
@@ -185,7 +184,7 @@ def main(argv=None) -> int:
         r["config_table"] = f.parent.parent.name  # results/vibnet/runs/<config table>/<setting>/seedN.json
         runs.append(r)
     baseline_runs = [json.loads(f.read_text()) for f in a.baseline_runs]
-    table, sweep = build(a.table, runs, pd.read_csv(a.reference), a.tolerance, baseline_runs)
+    table, sweep = build(runs, pd.read_csv(a.reference), a.tolerance, baseline_runs)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     table.round(4).to_csv(a.out, index=False)
     sweep.round(4).to_csv(a.out.with_name(a.out.stem + "_sweep.csv"), index=False)

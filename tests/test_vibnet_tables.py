@@ -21,7 +21,7 @@ def test_choice_is_smallest_r_w_within_tolerance_on_validation():
     runs = [run("gamma=0.001", s, 0.015, 0.016, 0.06) for s in range(3)] + \
            [run("gamma=0.003", s, 0.016, 0.0175, 0.04) for s in range(3)] + \
            [run("gamma=0.01", s, 0.013, 0.019, 0.02) for s in range(3)]  # best test error, but val too high
-    table, sweep = V.build("1", runs, REF, 0.2, [])
+    table, sweep = V.build(runs, REF, 0.2, [])
     ours = table[table["source"] == "ibbench"].iloc[0]
     assert ours["setting"] == "gamma=0.003" and ours["seeds"] == 3
     assert ours["r_w_pct"] == pytest.approx(4.0) and ours["diff_r_w_pct"] == pytest.approx(4.0 - 3.59)
@@ -33,7 +33,7 @@ def test_choice_is_smallest_r_w_within_tolerance_on_validation():
 
 def test_no_value_reaches_the_paper_error():
     runs = [run("gamma=0.01", 0, 0.03, 0.03, 0.02), run("gamma=0.001", 0, 0.025, 0.024, 0.05)]
-    table, _ = V.build("1", runs, REF, 0.2, [])
+    table, _ = V.build(runs, REF, 0.2, [])
     ours = table[table["source"] == "ibbench"].iloc[0]
     assert ours["setting"] == "gamma=0.001" and not ours["meets_target"]
     assert "not reached" in ours["selection"]
