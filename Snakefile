@@ -46,6 +46,7 @@ include: "rules/data.smk"
 include: "rules/baselines.smk"
 include: "rules/pruning.smk"
 include: "rules/vibnet.smk"
+include: "rules/mint.smk"
 include: "rules/perf.smk"
 include: "rules/estimators.smk"
 

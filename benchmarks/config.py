@@ -112,8 +112,49 @@ def check_references(config: dict) -> None:
             if name not in METHODS:
                 problems.append(f"config key 'table1.methods': {name!r} is not a pruning method "
                                 f"(available: {', '.join(sorted(METHODS))})")
+    problems += _mint_problems(config.get("mint"), benchmarks, protocols)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _mint_problems(mint: Optional[dict], benchmarks: dict, protocols: dict) -> list[str]:
+    if not mint:
+        return []
+    out = []
+    variants = mint["variants"]
+    for name, v in variants.items():
+        if v["benchmark"] not in benchmarks:
+            out.append(f"config key 'mint.variants.{name}.benchmark': {v['benchmark']!r} is not a benchmark")
+        if v["retrain"] not in protocols:
+            out.append(f"config key 'mint.variants.{name}.retrain': {v['retrain']!r} is not a protocol")
+    figs = mint.get("figures", {})
+    named = [("mint.table1.variants", n) for n in mint["table1"]["variants"]]
+    named += [(f"mint.figures.{k}", n) for k in ("fig4a", "fig4b") for n in figs.get(k, [])]
+    named += [(f"mint.figures.figA1.{k}", n) for k, ns in figs.get("figA1", {}).items() for n in ns]
+    named += [("mint.figures.characterize", figs["characterize"])] if "characterize" in figs else []
+    named += [("mint.figures.gradcam.variant", figs["gradcam"]["variant"])] if "gradcam" in figs else []
+    for key, n in named:
+        if n not in variants:
+            out.append(f"config key '{key}': {n!r} is not a mint variant (defined: {', '.join(sorted(variants))})")
+    return out
+
+
+def mint_variant(config: dict, name: str, scale: str) -> dict[str, Any]:
+    """A MINT variant with the scale applied: smoke caps samples per class, groups and the sweep."""
+    v = copy.deepcopy(config["mint"]["variants"][name])
+    v["name"] = name
+    v.setdefault("seeds", None)
+    if scale == "smoke":
+        sm = config["mint"].get("smoke", {})
+        p = v["params"]
+        cap_g = sm.get("max_groups", 4)
+        p["samples_per_class"] = min(p.get("samples_per_class", 250), sm.get("samples_per_class", 6))
+        p["groups"] = min(p.get("groups", 64), cap_g)
+        p["pair_groups"] = {k: (min(g, cap_g) if isinstance(g, int) else [min(x, cap_g) for x in g])
+                            for k, g in p.get("pair_groups", {}).items()}
+        v["prune_percents"] = sm.get("prune_percents", v["prune_percents"][:1])
+        v["seeds"] = None
+    return v
 
 
 def finetune_protocol(config: dict, name: Optional[str], scale: str) -> Optional[dict]:

@@ -86,7 +86,7 @@ import torch
 from .base import EstimatorInputError, MIEstimator, as_samples, is_labels
 
 __all__ = ["GMIEstimator", "sqdist", "from_sqdist", "conditional_from_sqdist", "mst_cross_count",
-           "reference_double_loop"]
+           "group_scores", "contiguous_groups", "reference_double_loop"]
 
 
 # -- building blocks ----------------------------------------------------------------------------------
@@ -277,6 +277,110 @@ def _features(t: torch.Tensor, standardize: bool) -> torch.Tensor:
         return t
     std = t.std(0, unbiased=False)
     return (t - t.mean(0)) / torch.where(std > 0, std, torch.ones_like(std))  # constant columns stay 0
+
+
+# -- many conditional estimates over two layers (MINT) --------------------------------------------------
+
+def contiguous_groups(n_units: int, n_groups: int) -> list[torch.Tensor]:
+    """``n_groups`` contiguous blocks of ``range(n_units)``, sizes differing by at most one (MINT's
+    sequential grouping; equal sizes when ``n_groups`` divides ``n_units``)."""
+    if isinstance(n_groups, bool) or not isinstance(n_groups, int) or not 1 <= n_groups <= n_units:
+        raise EstimatorInputError(f"groups: expected an int in 1..{n_units} (the layer's units), got {n_groups!r}")
+    return list(torch.tensor_split(torch.arange(n_units), n_groups))
+
+
+def _padded(values: torch.Tensor, groups: list[torch.Tensor]) -> torch.Tensor:
+    """(B, m, width) stack of the groups' columns, zero-padded to the widest group (zeros add nothing to
+    a squared distance)."""
+    width = max(len(g) for g in groups)
+    out = values.new_zeros(len(groups), values.shape[0], width)
+    for b, g in enumerate(groups):
+        out[b, :, :len(g)] = values[:, g]
+    return out
+
+
+def _torch_cross_counts(d: torch.Tensor, ys: torch.Tensor, n_first: int) -> torch.Tensor:
+    nb = ys.shape[0]
+    idx = torch.arange(nb, device=d.device)
+
+    def row_fn(j):
+        diff = ys - ys[idx, j][:, None, :]
+        return d.index_select(0, j) + (diff * diff).sum(-1)
+
+    return _prim_cross_count(row_fn, nb, d.shape[0], n_first, d.device)
+
+
+def group_scores(parent: torch.Tensor, child: torch.Tensor, parent_groups: list[torch.Tensor],
+                 child_groups: list[torch.Tensor], *, seed: int = 0, parent_subset: Optional[list[int]] = None,
+                 backend: str = "auto", threads: Optional[int] = None, progress: bool = False) -> torch.Tensor:
+    """MINT's importance scores: the conditional GMI ``I(child_c ; parent_g | parent_rest)`` for every
+    child group c and parent group g, where parent_rest is every parent coordinate outside group g.
+
+    ``parent`` (n, P) and ``child`` (n, C) hold the activations of the same n samples (row i of both from
+    the same input); groups are index tensors into their columns. Returns a float64 (len(child_groups),
+    len(parent_groups)) matrix; with ``parent_subset`` only those parent groups' columns are computed
+    (the others are NaN), so a layer pair can be split over parallel jobs.
+
+    Every estimate equals ``conditional_from_sqdist(sqdist(parent[:, g]), sqdist(child[:, c]),
+    sqdist(parent[:, rest]), seed=seed)`` (up to float rounding in near-ties); it is computed without
+    repeating the shared work:
+
+    * one seeded split for all pairs (as ``_split``; common random numbers make the scores comparable);
+    * X and Z together are all parent coordinates, so the merged set's (X, Z) block ``D`` is one matrix
+      for the whole layer pair; a pair adds only its child group's few coordinates;
+    * the bootstrap's 1-NN in Z depends on g only: ``d2_Z = d2_parent - d2_g`` once per parent group,
+      shared by all child groups;
+    * the trees of one parent group run as a batch: ``backend="numba"`` (fused CPU kernel,
+      ``estimators._mst_numba``, parallel over child groups) or ``"torch"`` (the vectorised Prim, for GPU);
+      ``"auto"`` takes numba on CPU when it is installed.
+    """
+    if parent.ndim != 2 or child.ndim != 2 or parent.shape[0] != child.shape[0]:
+        raise EstimatorInputError(f"group_scores: expected parent (n, P) and child (n, C) over the same rows, got "
+                                  f"{tuple(parent.shape)} and {tuple(child.shape)}")
+    n = parent.shape[0]
+    if n < _n_min(True):
+        raise EstimatorInputError(f"group_scores: conditional GMI needs at least {_n_min(True)} samples, got {n}")
+    for name, groups, width in (("parent_groups", parent_groups, parent.shape[1]),
+                                ("child_groups", child_groups, child.shape[1])):
+        if not groups or any(len(g) == 0 or int(g.min()) < 0 or int(g.max()) >= width for g in groups):
+            raise EstimatorInputError(f"{name}: expected non-empty index groups within 0..{width - 1}")
+    if not torch.isfinite(parent).all() or not torch.isfinite(child).all():
+        raise EstimatorInputError("group_scores: activations contain NaN or inf")
+    if backend == "auto":
+        from . import _mst_numba
+        backend = "numba" if parent.device.type == "cpu" and _mst_numba.AVAILABLE else "torch"
+    if backend not in ("numba", "torch"):
+        raise EstimatorInputError(f"backend: expected 'auto', 'numba' or 'torch', got {backend!r}")
+    subset = range(len(parent_groups)) if parent_subset is None else parent_subset
+    bad = [g for g in subset if not 0 <= g < len(parent_groups)]
+    if bad:
+        raise EstimatorInputError(f"parent_subset: indices {bad} outside 0..{len(parent_groups) - 1}")
+
+    gen = torch.Generator().manual_seed(int(seed))
+    keep, query, fit = (t.to(parent.device) for t in _split(n, True, gen))
+    size = keep.shape[0]
+    rows_xz = torch.cat([keep, query])
+    d_merged = sqdist(parent[rows_xz])  # (X, Z) block of the merged set: shared by every pair
+    d_query_fit = sqdist(parent[query], parent[fit])
+    scores = torch.full((len(child_groups), len(parent_groups)), float("nan"), dtype=torch.float64)
+    if backend == "numba":
+        from ._mst_numba import cross_counts
+        d_np = d_merged.cpu().numpy()
+    iterator = subset
+    if progress:
+        from tqdm.auto import tqdm
+        iterator = tqdm(subset, desc="gmi group scores", unit="parent group")
+    for g in iterator:
+        block = parent[:, parent_groups[g]]
+        d_z = d_query_fit - sqdist(block[query], block[fit])
+        rows_y = torch.cat([keep, fit[d_z.argmin(1)]])  # Sen et al.: y from the Z-nearest fit row
+        ys = _padded(child[rows_y], child_groups)
+        if backend == "numba":
+            counts = torch.from_numpy(cross_counts(d_np, ys.cpu().numpy(), size, threads))
+        else:
+            counts = _torch_cross_counts(d_merged, ys, size).cpu()
+        scores[:, g] = (1.0 - counts.to(torch.float64) / size).clamp_min(0.0)
+    return scores
 
 
 # -- estimator class ----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 
 from .base import PruningMethod, Target
 from .l1_norm import L1Norm
+from .mint import MINT
 from .random_pruning import RandomPruning
 from .vibnet import VIBNet
 
@@ -15,6 +16,7 @@ METHODS: dict[str, type[PruningMethod]] = {
     "random": RandomPruning,
     "l1": L1Norm,
     "vibnet": VIBNet,
+    "mint": MINT,
 }
 
 

@@ -26,7 +26,7 @@ from benchmarks.datasets import Splits
 from . import METHODS
 from . import get as get_method
 from .base import Target
-from .pruning import architecture_string, prunable_units, prune, pruned_architecture
+from .pruning import architecture_string, hold_zeros, prunable_units, prune, pruned_architecture
 
 log = logging.getLogger("ibbench.prune")
 
@@ -38,10 +38,25 @@ def example_input(splits: Splits, device: torch.device) -> torch.Tensor:
 def setting_label(method_params: dict, target: Target) -> str:
     """What distinguishes the runs of one method in a table: its sweep value (gamma, kl_fac) when it has
     one, else the target ratio."""
-    for key in ("gamma", "kl_fac"):
+    for key in ("gamma", "kl_fac", "prune_percent"):
         if method_params.get(key) is not None:
             return f"{key}={method_params[key]:g}"
     return f"ratio={target.ratio:g}"
+
+
+def layer_weights(pruned: torch.nn.Module, original: torch.nn.Module) -> dict[str, dict[str, Any]]:
+    """Per Conv/Linear layer: nonzero weights of the pruned network and all weights of the original, and
+    MINT's compressed-npz storage of each (MINT reports the MLP's layer-2 weights and memory only)."""
+    pruned_layers = dict(metrics.weight_layers(pruned))
+    out = {}
+    for i, (name, mod) in enumerate(metrics.weight_layers(original)):
+        kept = pruned_layers.get(name)
+        out[name] = {"nonzero": int(torch.count_nonzero(kept.weight.detach())) if kept is not None else 0,
+                     "total_original": int(mod.weight.numel()),
+                     "csr_mint_mib": metrics.csr_storage_mint(pruned, layers=[list(pruned_layers).index(name)])
+                     if kept is not None else 0.0,
+                     "csr_mint_mib_original": metrics.csr_storage_mint(original, layers=[i])}
+    return out
 
 
 def run(baseline_path: Path, splits: Splits, *, method: str, method_params: dict, target: Target,
@@ -76,8 +91,12 @@ def run(baseline_path: Path, splits: Splits, *, method: str, method_params: dict
 
     history, finetune_seconds = [], 0.0
     if finetune and finetune["epochs"] > 0:
+        # weight-level methods (MINT) retrain the surviving connections only: zeroed ones stay zero
+        held = hold_zeros(pruned, sorted(m.weight_masks)) if getattr(m, "weight_level", False) else []
         res = training.train(pruned, splits, finetune, seed=seed, device=device, state_path=state_path)
         history, finetune_seconds = res.history, res.train_seconds
+        for h in held:
+            h.remove()
     logits, labels = training.predict(pruned, test_b)
     test = training.classification_metrics(logits, labels)
     val = training.evaluate(pruned, training.batches_for(splits.val, device))
@@ -94,7 +113,8 @@ def run(baseline_path: Path, splits: Splits, *, method: str, method_params: dict
         "method": method, "method_params": method_params, "setting": setting_label(method_params, target), "target": target.__dict__, "seed": seed,
         "pruned_architecture": arch_string, "widths": arch.get("widths"),
         "test_before_finetune": before, "test": test, "val": val, "metrics": measured,
-        "original_metrics": original_measured, "original_architecture": architecture_string(original, x0, include_input=with_input),
+        "original_metrics": original_measured, "layer_weights": layer_weights(pruned, original),
+        "method_report": getattr(m, "report", None), "original_architecture": architecture_string(original, x0, include_input=with_input),
         "method_seconds": method_seconds, "finetune_seconds": finetune_seconds,
         "wall_seconds": time.perf_counter() - t_start, "finetune_history": history, "device": str(device),
     }

@@ -72,3 +72,65 @@ def table1_vibnet_runs():
         if spec["benchmark"] in config["table1"]["benchmarks"]
         for r in vibnet_runs(t)
     ]
+
+
+# ---------------------------------------------------------------- MINT
+
+MINT_SCORE_KEYS = ("groups", "pair_groups", "samples_per_class", "hook", "skip", "only")
+
+
+def mint_variant(name):
+    return ibconfig.mint_variant(config, name, SCALE)
+
+
+def mint_seeds(name):
+    v = mint_variant(name)
+    return v["seeds"] if v["seeds"] is not None else benchmark_spec(v["benchmark"])["seeds"]
+
+
+def mint_score_params(name):
+    p = mint_variant(name)["params"]
+    return {k: p[k] for k in MINT_SCORE_KEYS if k in p}
+
+
+def mint_scoring(name):
+    """The variant whose score files this variant reuses: the first one (config order) with the same
+    benchmark and scoring params (variants that differ only in cap/prune percents share scores)."""
+    key = (mint_variant(name)["benchmark"], json.dumps(mint_score_params(name), sort_keys=True))
+    for other in config["mint"]["variants"]:
+        if (mint_variant(other)["benchmark"], json.dumps(mint_score_params(other), sort_keys=True)) == key:
+            return other
+    return name
+
+
+def mint_percent_labels(name):
+    return [f"{p:g}" for p in mint_variant(name)["prune_percents"]]
+
+
+def mint_runs(name):
+    return [
+        f"results/mint/runs/{name}/p{p}/seed{s}.json"
+        for p in mint_percent_labels(name)
+        for s in mint_seeds(name)
+    ]
+
+
+def mint_baseline_records(name):
+    return [f"results/baselines/{mint_variant(name)['benchmark']}/seed{s}.json" for s in mint_seeds(name)]
+
+
+def mint_figure_variants(key):
+    figs = config["mint"]["figures"]
+    if key == "figA1":
+        return sorted({v for vs in figs.get("figA1", {}).values() for v in vs})
+    return figs.get(key, [])
+
+
+def table1_mint_runs():
+    """The Table I MINT variants on table1 benchmarks join results/table1.csv (one curve over delta)."""
+    return [
+        r
+        for v in config["mint"]["table1"]["variants"]
+        if mint_variant(v)["benchmark"] in config["table1"]["benchmarks"]
+        for r in mint_runs(v)
+    ]

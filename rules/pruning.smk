@@ -33,7 +33,7 @@ rule prune:
 
 rule table1:
     input:
-        runs=table1_runs() + table1_vibnet_runs(),
+        runs=table1_runs() + table1_vibnet_runs() + table1_mint_runs(),
         baselines=[r for b in config["table1"]["benchmarks"] for r in seed_results(b)],
     output:
         table="results/table1.csv",

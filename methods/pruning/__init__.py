@@ -35,8 +35,8 @@ from .architecture import architecture_string, build_pruned, pruned_architecture
 from .graph import INPUT_UNIT, Unit, prunable_units
 from .masks import masks_from_scores
 from .modules import ChannelScatter, FlattenSelect
-from .surgery import apply_weight_masks, dead_units, masked_copy, prune, prune_dead
+from .surgery import apply_weight_masks, dead_units, hold_zeros, masked_copy, prune, prune_dead
 
 __all__ = ["INPUT_UNIT", "ChannelScatter", "FlattenSelect", "Unit", "apply_weight_masks", "architecture_string",
-           "build_pruned", "dead_units", "masked_copy", "masks_from_scores", "prunable_units", "prune",
+           "build_pruned", "dead_units", "hold_zeros", "masked_copy", "masks_from_scores", "prunable_units", "prune",
            "prune_dead", "pruned_architecture"]

@@ -234,6 +234,21 @@ def apply_weight_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> n
     return model
 
 
+def hold_zeros(model: nn.Module, names) -> list:
+    """Keep the entries of the named parameters that are zero now at zero through training: a gradient hook
+    zeroes their gradient, so SGD (with momentum, Nesterov, coupled weight decay) and Adam leave them at 0.
+    For weight-level pruning (MINT's single retraining step). Returns the hook handles (``.remove()``)."""
+    params = dict(model.named_parameters())
+    unknown = [n for n in names if n not in params]
+    if unknown:
+        raise KeyError(f"hold_zeros: {unknown} name no parameter of the model")
+    handles = []
+    for n in names:
+        live = (params[n].detach() != 0).to(params[n].dtype)
+        handles.append(params[n].register_hook(lambda g, live=live: g * live))
+    return handles
+
+
 def _rows_zero(w: torch.Tensor, dim: int, k: int = 1) -> torch.Tensor:
     """Per channel along ``dim`` (blocks of ``k`` entries): are all weights zero?"""
     nz = (w.detach() != 0).transpose(0, dim).reshape(w.shape[dim], -1).any(1)
