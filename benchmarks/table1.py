@@ -39,7 +39,7 @@ METRIC_COLUMNS = {  # output column: key in the run's metrics dict, scale factor
     "ece": ("ece", 1.0),
 }
 # Methods whose compression is set by a sweep value (gamma / kl_fac) rather than a target ratio.
-SWEEP_METHODS = {"vibnet"}
+SWEEP_METHODS = {"vibnet", "mint"}
 BASELINE_COLUMNS = ("flops", "params_nonzero", "csr_mb", "latency_b1_cpu_ms", "latency_b128_cpu_ms")
 
 

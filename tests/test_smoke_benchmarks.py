@@ -109,3 +109,68 @@ def test_vibnet_cifar_protocol_smoke(table, cifar_root, tmp_path):
     assert 0 < rec["metrics"]["r_w"] <= 1 and rec["test"]["n"] == 16
     model, ckpt = checkpoint.load_model(tmp_path / "vib.pt")
     assert "widths" in ckpt["arch"]
+
+
+MINT_GPU_VARIANTS = ["vgg16", "resnet56"]
+
+
+def _mint_smoke(variant, root, tmp_path, spec):
+    """A MINT variant as the DAG runs it: scoring split into two chunk jobs, merge, prune + retrain."""
+    from benchmarks import mint_jobs
+
+    v = config.mint_variant(CFG, variant, "smoke")
+    score_params = {k: v["params"][k] for k in ("groups", "pair_groups", "samples_per_class", "hook", "skip", "only")
+                    if k in v["params"]}
+    chunks = [mint_jobs.score(spec, root, tmp_path / "model.pt", {**score_params, "seed": 0}, k, 2,
+                              tmp_path / f"chunk{k}.pt", 1) for k in range(2)]
+    assert sum(c["n_estimates"] for c in chunks) > 0
+    mint_jobs.merge([tmp_path / f"chunk{k}.pt" for k in range(2)], tmp_path / "scores.pt", tmp_path / "perf.json")
+    params = {**v["params"], "prune_percent": v["prune_percents"][0], "seed": 0, "scores": str(tmp_path / "scores.pt")}
+    out = tmp_path / "results" / "mint" / "runs" / variant / f"p{v['prune_percents'][0]:g}" / "seed0.json"
+    rec = jobs.prune(spec, 0, root, tmp_path / "model.pt", tmp_path / "seed0.json", "mint", params, 0.0, "per_layer",
+                     config.finetune_protocol(CFG, v["retrain"], "smoke"), tmp_path / "mint.pt", out)
+    assert rec["method"] == "mint" and rec["test"]["n"] == 16
+    rep = rec["method_report"]
+    skipped = set(v["params"].get("skip", []))
+    assert rep["pairs"] and not any(p.split("->")[1] in skipped for p in rep["pairs"])
+    if "only" in v["params"]:
+        assert [p.split("->")[1] for p in rep["pairs"]] == v["params"]["only"]
+    model, ckpt = checkpoint.load_model(tmp_path / "mint.pt")
+    assert "widths" in ckpt["arch"]
+    return rec
+
+
+@pytest.mark.parametrize("variant", MINT_GPU_VARIANTS)
+def test_mint_cifar_variant_smoke(variant, cifar_root, tmp_path):
+    """MINT's VGG-16 and ResNet-56 CIFAR-10 rows end to end at smoke scale on synthetic CIFAR files."""
+    spec = config.resolve_benchmark(CFG, config.mint_variant(CFG, variant, "smoke")["benchmark"], "smoke")
+    spec["val_size"] = 50
+    _run(spec, cifar_root, tmp_path)
+    _mint_smoke(variant, cifar_root, tmp_path, spec)
+    if variant == "resnet56":  # Fig. 7 is drawn from the ResNet-56 row
+        from benchmarks import mint_tables
+
+        run = next((tmp_path / "results" / "mint" / "runs").glob("resnet56/p*/seed0.json"))
+        fig = tmp_path / "fig7.png"
+        mint_tables.gradcam_figure(spec, cifar_root, [str(run)], [str(tmp_path / "seed0.json")],
+                                   [str(tmp_path / "mint.pt")], [str(tmp_path / "model.pt")], 0.12,
+                                   CFG["mint"]["figures"]["gradcam"]["layer"], 3, fig)
+        assert fig.stat().st_size > 5_000
+
+
+def test_mint_imagenet_variant_smoke(tmp_path):
+    """MINT's ResNet-50 ILSVRC2012 row at smoke scale on ImageFolder files (5 images per class scored)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    for split in ("train", "val"):
+        for wnid in ["n01440764", "n01443537"]:
+            d = tmp_path / "data" / "imagenet" / split / wnid
+            d.mkdir(parents=True)
+            for k in range(12):
+                Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(d / f"{k}.JPEG")
+    spec = config.resolve_benchmark(CFG, "resnet50_imagenet", "smoke")
+    spec["val_size"] = 4
+    _run(spec, tmp_path / "data", tmp_path)
+    rec = _mint_smoke("resnet50", tmp_path / "data", tmp_path, spec)
+    assert "layer4.2.conv3->fc" not in rec["method_report"]["pairs"]
