@@ -33,12 +33,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from contextlib import contextmanager
-from typing import Iterator, Union
+from typing import Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .metrics import eval_mode
 
 Bound = Union[float, torch.Tensor]
 Clamp = Union[tuple[Bound, Bound], None]
@@ -86,19 +87,6 @@ def _check_eps(eps: float) -> None:
         raise ValueError(f"eps must be a finite number >= 0, got eps={eps!r}")
 
 
-@contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    # Record per submodule: model.train(flag) would overwrite submodules deliberately left in eval
-    # (e.g. frozen BatchNorm inside a training model).
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for m, flag in modes:
-            m.training = flag
-
-
 def _bounds(x: torch.Tensor, eps: float, clamp: Clamp) -> tuple[torch.Tensor, torch.Tensor]:
     """Element-wise lower and upper bounds of Clip_{x,eps} intersected with the clamp range."""
     lower, upper = x - eps, x + eps
@@ -132,7 +120,7 @@ def _iterate(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, eps: float
     lower, upper = _bounds(x, eps, clamp)
     labels = labels.to(x.device)
     x_adv = x.clone()
-    with _eval_mode(model), torch.enable_grad():
+    with eval_mode(model), torch.enable_grad():
         for _ in range(n_steps):
             x_adv.requires_grad_(True)
             # Sum, not mean: only the sign is used, and a mean would shrink per-sample gradients of
@@ -160,7 +148,7 @@ def iterative_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: floa
 
 def least_likely_class(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``argmin_c f(x)_c``: the class the model finds least likely for the clean input (eval mode)."""
-    with _eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         return model(x.detach()).argmin(dim=1)
 
 
@@ -213,7 +201,7 @@ def accuracy_under_attack(model: nn.Module, batches: Iterable[tuple[torch.Tensor
                 x_adv = iterative_fgsm(model, x, y, eps, **attack_kwargs)
             else:
                 x_adv = iterative_least_likely(model, x, eps, target=target, **attack_kwargs)
-            with _eval_mode(model), torch.no_grad():
+            with eval_mode(model), torch.no_grad():
                 pred = model(x_adv).argmax(dim=1)
             correct[i] += int((pred == y).sum())
             if target is not None:

@@ -14,29 +14,18 @@ for plotting.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator, Union
+from typing import Union
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .metrics import eval_mode
+
 Target = Union[int, torch.Tensor, None]
 
 __all__ = ["gradcam", "overlay"]
-
-
-@contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    # Per-submodule record: model.train(flag) would overwrite submodules deliberately left in eval.
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for m, flag in modes:
-            m.training = flag
 
 
 def _find_layer(model: nn.Module, layer: str) -> nn.Module:
@@ -82,7 +71,7 @@ def gradcam(model: nn.Module, layer: str, x: torch.Tensor, target: Target = None
 
     handle = module.register_forward_hook(hook)
     try:
-        with _eval_mode(model), torch.enable_grad():
+        with eval_mode(model), torch.enable_grad():
             # The input requires grad so that the feature map is in the graph even when every
             # parameter before the layer is frozen.
             logits = model(x.detach().requires_grad_(True))

@@ -122,17 +122,23 @@ def _one_sample(example_input: Any) -> torch.Tensor:
 
 
 @contextmanager
-def _evaluating(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode and no autograd for the duration; restores each module's own training flag (a
-    model may legitimately mix modes, e.g. frozen BatchNorm)."""
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode for the duration; restores each module's own training flag (a model may legitimately
+    mix modes, e.g. frozen BatchNorm, which ``model.train(flag)`` would overwrite)."""
     flags = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
-        with torch.no_grad():
-            yield model
+        yield model
     finally:
         for m, flag in flags:
             m.training = flag
+
+
+@contextmanager
+def _evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """``eval_mode`` and no autograd."""
+    with eval_mode(model), torch.no_grad():
+        yield model
 
 
 def _trace_weight_layers(model: nn.Module, example_input: torch.Tensor,

@@ -415,7 +415,6 @@ def gradcam_figure(spec: dict, data_root: Path, run_paths, baseline_paths, model
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import torch
 
     from . import checkpoint
     from .gradcam import gradcam, overlay

@@ -16,7 +16,6 @@ seeds come from the same per-epoch generator; they resume exactly at epoch bound
 """
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import os

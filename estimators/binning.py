@@ -168,7 +168,7 @@ def layer_information(acts: Any, labels: Any, bin_width: float = 0.67,
         device = acts.device if isinstance(acts, torch.Tensor) else torch.device("cpu")
     t = torch.as_tensor(acts)
     if t.ndim < 1:
-        raise EstimatorInputError(f"acts: expected shape (n, ...), got a scalar")
+        raise EstimatorInputError("acts: expected shape (n, ...), got a scalar")
     t = as_samples(t.reshape(t.shape[0], -1), "acts", device=torch.device(device))
     lab = as_samples(labels, "labels", allow_labels=True, device=t.device)
     if not is_labels(lab):

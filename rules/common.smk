@@ -134,3 +134,18 @@ def table1_mint_runs():
         if mint_variant(v)["benchmark"] in config["table1"]["benchmarks"]
         for r in mint_runs(v)
     ]
+
+
+def mint_chosen_inputs(variant):
+    return {
+        "runs": mint_runs(variant),
+        "baselines": mint_baseline_records(variant),
+        "models": [
+            f"runs/mint/{variant}/p{p}/seed{s}/model.pt"
+            for p in mint_percent_labels(variant)
+            for s in mint_seeds(variant)
+        ],
+        "baseline_models": [
+            f"runs/baselines/{mint_variant(variant)['benchmark']}/seed{s}/model.pt" for s in mint_seeds(variant)
+        ],
+    }

@@ -136,17 +136,6 @@ rule mint_ablation:
         " --command {params.command:q} --log {log}"
 
 
-def mint_chosen_inputs(variant):
-    return {
-        "runs": mint_runs(variant),
-        "baselines": mint_baseline_records(variant),
-        "models": [r.replace("results/mint/runs/", "runs/mint/").replace(".json", "/model.pt") for r in mint_runs(variant)],
-        "baseline_models": [
-            f"runs/baselines/{mint_variant(variant)['benchmark']}/seed{s}/model.pt" for s in mint_seeds(variant)
-        ],
-    }
-
-
 rule mint_characterize:
     input:
         unpack(lambda w: mint_chosen_inputs(config["mint"]["figures"]["characterize"])),

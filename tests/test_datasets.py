@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import benchmarks.datasets as D
-from benchmarks.datasets import cifar, cub200, ibfs_tasks, imagenet, places365, voc_part
+from benchmarks.datasets import cifar, cub200, ibfs_tasks, places365, voc_part
 from benchmarks.datasets.base import IMAGENET_MEAN, IMAGENET_STD, DatasetError, DatasetInfo
 
 torch.set_num_threads(1)

@@ -1,12 +1,11 @@
 """The baseline pruning methods (random, L1-norm) and the shared pipeline step they plug into."""
 import pytest
 import torch
-from torch import nn
 
 import methods
 from benchmarks import checkpoint, models
 from methods import Target
-from methods.pruning import masks_from_scores, prunable_units, prune
+from methods.pruning import masks_from_scores, prunable_units
 
 
 def lenet5():

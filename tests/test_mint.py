@@ -1,6 +1,5 @@
 """MINT: groups, the quantile/cap rule, paired sampling, connection masks, the shared-block group scores,
 zeros held through retraining, score chunks, and a smoke run of the whole method through the pipeline."""
-import numpy as np
 import pytest
 import torch
 from torch import nn

@@ -376,7 +376,7 @@ class _Walker:
             self.flatten(node, first, first_ref, start, end)
         elif target in _RESHAPE:
             # Accept only x.view(batch, -1): a literal feature count would break once channels are removed.
-            si, so = _shape(first), _shape(node)
+            so = _shape(node)
             dims = list(node.args[1:])
             if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
                 dims = list(dims[0])
