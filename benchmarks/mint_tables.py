@@ -15,6 +15,7 @@ paper's "Mb"; ``benchmarks.metrics.csr_storage_mint``).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
 import time
@@ -114,6 +115,34 @@ def chosen_runs(runs: pd.DataFrame, baselines: pd.DataFrame, max_drop_pp: float)
         base = baselines[(baselines["benchmark"] == bench) & baselines["seed"].isin(runs[runs["variant"] == variant]["seed"])]
         out[variant] = choose(s, float(base["val_accuracy_pct"].mean()), max_drop_pp)
     return out
+
+
+def load_reference(path: Path, columns: Sequence[str], numeric: Sequence[str]) -> pd.DataFrame:
+    """A transcription from ``results/reference/``, checked: a misquoted field (an unquoted comma) shifts
+    the columns and would otherwise turn every lookup into a silent miss."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    for i, row in enumerate(rows[1:], start=2):
+        if row and len(row) != len(rows[0]):
+            raise ValueError(f"{path}: row {i} has {len(row)} fields, the header {len(rows[0])} "
+                             "(is a field with a comma left unquoted?)")
+    table = pd.read_csv(path)
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: missing columns {missing}; expected {list(columns)}, found {list(table.columns)}")
+    for c in numeric:
+        values = pd.to_numeric(table[c], errors="coerce")
+        bad = table[c].notna() & values.isna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ValueError(f"{path}: row {row + 2}, column {c!r} = {table[c].iloc[row]!r} is not a number "
+                             "(is a field with a comma left unquoted?)")
+        table[c] = values
+    return table
+
+
+REFERENCE_TABLE_COLUMNS = ("benchmark", "method", "delta", "params_pruned_pct", "performance_pct", "memory_mb")
+REFERENCE_ABLATION_COLUMNS = ("study", "setting", "params_pruned_pct")
 
 
 # ---------------------------------------------------------------- Table I
@@ -494,7 +523,8 @@ def main(argv=None) -> int:
             variants = json.loads(args.config)
             runs = load_runs(args.runs, variants)
             base = load_baselines(args.baselines)
-            table = build_table(runs, base, pd.read_csv(args.reference), variants, args.max_val_drop_pp)
+            table = build_table(runs, base, load_reference(args.reference, REFERENCE_TABLE_COLUMNS,
+                                                                 REFERENCE_TABLE_COLUMNS[2:]), variants, args.max_val_drop_pp)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             table.to_csv(args.out, index=False, float_format="%.4f")
             sweep(runs).to_csv(args.sweep_out, index=False, float_format="%.4f")
@@ -510,7 +540,8 @@ def main(argv=None) -> int:
             runs = load_runs(args.runs, {v: {"report_layers": ["4"]} for v in runs["variant"].unique()}) \
                 if runs["benchmark"].iloc[0] == "mint_mlp_mnist" else runs
             table = build_ablation(args.fig, runs, load_baselines(args.baselines), json.loads(args.series),
-                                   pd.read_csv(args.reference), args.max_val_drop_pp)
+                                   load_reference(args.reference, REFERENCE_ABLATION_COLUMNS, ["params_pruned_pct"]),
+                                   args.max_val_drop_pp)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             table.to_csv(args.out, index=False, float_format="%.4f")
             plot_ablation(table, args.fig, args.figure)

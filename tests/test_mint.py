@@ -229,3 +229,30 @@ def test_mint_through_the_pipeline_prunes_retrains_and_keeps_sparsity(tmp_path):
     assert rec["metrics"]["params_nonzero"] < rec["original_metrics"]["params_nonzero"]
     pruned, _ = checkpoint.load_model(tmp_path / "m.pt")
     assert int(torch.count_nonzero(pruned.get_submodule("4").weight)) == lw["4"]["nonzero"]
+
+
+def test_reference_transcriptions_load_and_a_misquoted_row_is_named(tmp_path):
+    from pathlib import Path
+    from benchmarks.mint_tables import (REFERENCE_ABLATION_COLUMNS, REFERENCE_TABLE_COLUMNS, build_ablation,
+                                        load_reference)
+    root = Path(__file__).resolve().parents[1] / "results" / "reference"
+    table = load_reference(root / "mint_table1.csv", REFERENCE_TABLE_COLUMNS, REFERENCE_TABLE_COLUMNS[2:])
+    assert table.loc[(table["benchmark"] == "mlp_mnist") & (table["method"] == "MINT"), "params_pruned_pct"].item() == 96.01
+    ablation = load_reference(root / "mint_ablations_code_readme.csv", REFERENCE_ABLATION_COLUMNS, ["params_pruned_pct"])
+    # the ablation lookup finds the authors' value for a run's setting
+    import pandas as pd
+    run = {"variant": "g5", "benchmark": "b", "scale": "paper", "seed": 0, "prune_percent": 0.5, "delta": 0.01,
+           "groups": 5, "samples_per_class": 250, "params_pruned_pct": 80.0, "params_pruned_all_pct": 20.0,
+           "accuracy_pct": 98.5, "val_accuracy_pct": 98.4, "accuracy_before_retrain_pct": 90.0, "memory_mb": 0.1,
+           "memory_mb_original": 0.5, "ece": 0.01, "pruned_model": "500-300"}
+    runs = pd.DataFrame([run])
+    baselines = pd.DataFrame([{"benchmark": "b", "seed": 0, "val_accuracy_pct": 98.45, "accuracy_pct": 98.6}])
+    out = build_ablation("fig4a", runs, baselines, {"none": ["g5"]}, ablation, 0.09)
+    assert out["reference_params_pruned_pct"].item() == 86.27
+    broken = tmp_path / "broken.csv"
+    broken.write_text("study,setting,params_pruned_pct,source\ngroups (MLP, 250 samples/class),G=5,86.27,README\n")
+    with pytest.raises(ValueError, match=r"row 2 has 5 fields, the header 4"):
+        load_reference(broken, REFERENCE_ABLATION_COLUMNS, ["params_pruned_pct"])
+    broken.write_text("study,setting,params_pruned_pct,source\ngroups,G=5,about 86,README\n")
+    with pytest.raises(ValueError, match=r"row 2, column 'params_pruned_pct' = 'about 86' is not a number"):
+        load_reference(broken, REFERENCE_ABLATION_COLUMNS, ["params_pruned_pct"])
