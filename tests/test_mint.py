@@ -249,6 +249,7 @@ def test_reference_transcriptions_load_and_a_misquoted_row_is_named(tmp_path):
     baselines = pd.DataFrame([{"benchmark": "b", "seed": 0, "val_accuracy_pct": 98.45, "accuracy_pct": 98.6}])
     out = build_ablation("fig4a", runs, baselines, {"none": ["g5"]}, ablation, 0.09)
     assert out["reference_params_pruned_pct"].item() == 86.27
+    assert out["at_grid_top"].item() and "lower bound" in out["note"].item()  # the only grid point qualified
     broken = tmp_path / "broken.csv"
     broken.write_text("study,setting,params_pruned_pct,source\ngroups (MLP, 250 samples/class),G=5,86.27,README\n")
     with pytest.raises(ValueError, match=r"row 2 has 5 fields, the header 4"):
