@@ -298,8 +298,8 @@ def plot_ablation(table: pd.DataFrame, fig_key: str, path: Path) -> None:
     ax.set_ylabel("max. params pruned (%), layer 2")
     lo = np.nanmin(np.r_[table["max_params_pruned_pct"].to_numpy(float), ref.to_numpy(float), 100.0])
     ax.set_ylim(max(0.0, lo - 10), 100)
-    hatched = " hatched: grid top, a lower bound;" if table.get("at_grid_top", pd.Series([False])).any() else ""
-    ax.set_title(f"MINT {fig_key} (MNIST MLP; {scale} scale;{hatched} numbers: test accuracy %)", fontsize=9)
+    hatched = "hatched: grid top, a lower bound; " if table.get("at_grid_top", pd.Series([False])).any() else ""
+    ax.set_title(f"MINT {fig_key}, MNIST MLP, {scale} scale\n{hatched}numbers: test accuracy %", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, path)
