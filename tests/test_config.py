@@ -22,6 +22,14 @@ def test_shipped_config_is_valid(cfg):
     C.check_references(cfg)
 
 
+@pytest.mark.parametrize("overlay", ["mint_mnist_only.yaml", "vibnet_table2_cpu.yaml"])
+def test_shipped_overlays_merge_into_a_valid_config(cfg, overlay):
+    merged = C.merge(cfg, yaml.safe_load((REPO / "config" / overlay).read_text()))
+    C.validate_schema(merged)
+    C.check_references(merged)
+    assert merged != cfg
+
+
 @pytest.mark.parametrize("path,value,expect", [
     (("protocols", "lenet_mnist", "lr"), "fast", r"protocols\.lenet_mnist\.lr.*not of type.*number"),
     (("protocols", "lenet_mnist", "optimizer"), "rmsprop", r"protocols\.lenet_mnist\.optimizer.*allowed: sgd, adam"),
