@@ -91,3 +91,17 @@ def test_snakemake_stops_before_any_job(tmp_path):
     assert proc.returncode != 0
     assert "scale" in proc.stdout + proc.stderr and "paper" in proc.stdout + proc.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "runs").exists()
+
+
+def test_slurm_profile_names_only_rules_of_the_workflow():
+    """A misspelt rule in the profile's set-resources would be silently ignored by Snakemake."""
+    import re
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    sources = [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]
+    rules = {m for p in sources for m in re.findall(r"^rule (\w+):", p.read_text(), flags=re.M)}
+    assert profile["executor"] == "slurm"
+    unknown = set(profile["set-resources"]) - rules
+    assert not unknown, f"profiles/slurm/config.yaml sets resources for unknown rules {sorted(unknown)}"
+    # the aggregation steps stay off the GPU partition
+    for rule in ("table1", "vibnet_table", "mint_scores", "mint_table1", "mint_ablation"):
+        assert profile["set-resources"][rule]["slurm_partition"] == "cpu"
