@@ -100,10 +100,13 @@ def plot(table: pd.DataFrame, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     benches = list(dict.fromkeys(table["benchmark"]))
     fig, axes = plt.subplots(len(benches), 2, figsize=(10, 3.2 * len(benches)), squeeze=False)
     scale = ", ".join(sorted(set(table["scale"])))
+    # one colour per method across every panel, so a method reads the same on every benchmark
+    colours = {m: plt.cm.tab10(k % 10) for k, m in enumerate(sorted(set(table["method"])))}
     for i, b in enumerate(benches):
         sub = table[table["benchmark"] == b]
         for j, (col, label, logx) in enumerate((("r_w_pct", "r_W: nonzero weights, % of original", False),
@@ -113,11 +116,13 @@ def plot(table: pd.DataFrame, path: Path) -> None:
                 grp = grp.sort_values(col)
                 style = dict(marker="*", markersize=12, linestyle="none") if method.startswith("baseline") else \
                     dict(marker="o", linestyle="-")
-                ax.errorbar(grp[col], grp["error_pct_mean"], yerr=grp["error_pct_std"], label=method, capsize=2, **style)
+                ax.errorbar(grp[col], grp["error_pct_mean"], yerr=grp["error_pct_std"], label=method, capsize=2,
+                            color=colours[method], **style)
             ax.set_xlabel(label)
             ax.set_ylabel("test error (%)")
             if logx:
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels collide
             ax.set_title(f"{b} ({scale} scale)")
             ax.grid(alpha=0.3)
         axes[i][0].legend(fontsize=8)
