@@ -4,9 +4,10 @@
 import json
 import os
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 from benchmarks import config as ibconfig
+from benchmarks import papers as ibpapers
 
 min_version("8.0")
 
@@ -14,8 +15,11 @@ min_version("8.0")
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
-validate(config, os.path.join(workflow.basedir, "config", "schema", "config.schema.yaml"))
-ibconfig.check_references(config)
+# The papers' settings (config/papers/<key>.yaml) go beneath any overlay given on the command line; then
+# every section is validated against its schema and cross-checked, before any job runs.
+ibconfig.add_paper_sections(config)
+ibconfig.validate(config)
+ibpapers.check(config)
 
 SCALE = config["scale"]
 # Jobs call `python -m ...`: make that the interpreter Snakemake runs in (a venv need not be activated).
@@ -33,11 +37,6 @@ ibconfig.enter_scale_workdir(SCALE)
 wildcard_constraints:
     benchmark="|".join(BENCHMARKS),
     seed=r"\d+",
-    ratio=r"0\.\d+",
-    method=r"[a-z0-9_]+",
-    table=r"table\d+(_[a-z0-9]+)?",
-    param="gamma|kl_fac",
-    value=r"[0-9.e+-]+",
     n=r"\d+",
 
 
@@ -45,10 +44,11 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/baselines.smk"
 include: "rules/pruning.smk"
-include: "rules/vibnet.smk"
-include: "rules/mint.smk"
 include: "rules/perf.smk"
 include: "rules/estimators.smk"
+# One line per paper: its rules (its settings come from config/papers/<key>.yaml, listed under `papers`).
+include: "rules/papers/vibnet.smk"
+include: "rules/papers/mint.smk"
 
 
 rule all:

@@ -8,14 +8,15 @@ that does not fit it, naming the first tensor whose shape differs.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from . import models
+from methods.pruning import build_pruned
+
+from . import fileio, models
 
 FORMAT = 1
 
@@ -26,10 +27,8 @@ def architecture(model_name: str, model_params: dict, num_classes: int, input_sh
 
 
 def build(arch: dict) -> nn.Module:
-    if "widths" in arch:  # a pruned network (imported here: the pruning package builds on this module)
-        from methods.pruning import build_pruned
-
-        return build_pruned(arch)
+    if "widths" in arch:  # a pruned network: the original from the registry, then its recorded widths
+        return build_pruned(arch, build)
     params = {k: v for k, v in arch["model_params"].items() if k != "pretrained"}
     if "pretrained" in arch["model_params"]:
         params["pretrained"] = False  # weights come from the checkpoint, not from a download
@@ -37,12 +36,8 @@ def build(arch: dict) -> nn.Module:
 
 
 def save_model(path: Path, model: nn.Module, arch: dict, meta: dict | None = None) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"format": FORMAT, "arch": arch, "state_dict": state, "meta": meta or {}}, tmp)
-    os.replace(tmp, path)
+    fileio.torch_save({"format": FORMAT, "arch": arch, "state_dict": state, "meta": meta or {}}, path)
 
 
 def load_model(path: Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict]:

@@ -1,9 +1,13 @@
-"""Configuration: loading, validation and resolution of one benchmark at one scale.
+"""Configuration: the one loader, validation and resolution of one benchmark at one scale.
 
-The Snakefile validates the YAML with ``snakemake.utils.validate`` against
-``config/schema/config.schema.yaml`` and then calls ``check_references`` here for what a schema cannot
-express (a benchmark naming a protocol, dataset or model that does not exist). Outside Snakemake,
-``load_config`` does both.
+``config/config.yaml`` is the shared part (scales, protocols, benchmarks, the cross-method table, the list
+of ``papers``); each paper's settings live in its home, ``config/papers/<key>.yaml`` (one top-level key,
+the paper's), validated by ``config/papers/<key>.schema.yaml``. ``add_paper_sections`` puts them under
+their key, beneath any override already there (``--configfile`` overlays and ``--config`` win);
+``validate`` checks every section against its schema (JSON Schema draft 2020-12) and then what a schema
+cannot express (a benchmark naming a protocol, dataset or model that does not exist). The Snakefile calls
+both; ``load_config`` does all of it outside Snakemake, and ``load_checked_yaml`` is the same loader for the
+suite's other YAML files (the estimator benchmark's).
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO / "config" / "config.yaml"
 SCHEMA = REPO / "config" / "schema" / "config.schema.yaml"
+PAPERS_DIR = REPO / "config" / "papers"
 SCALES = ("paper", "smoke")
 
 
@@ -48,22 +53,89 @@ def _key_path(path) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 
 
-def validate_schema(config: dict, schema_path: Path = SCHEMA) -> None:
+def _describe(sub: dict) -> str:
+    if "enum" in sub:
+        return "one of " + ", ".join(map(repr, sub["enum"]))
+    lo = f" >= {sub['minimum']}" if "minimum" in sub else ""
+    return f"{sub.get('type', 'any value')}{lo}"
+
+
+def schema_errors(instance: Any, schema: Any, prefix: tuple = ()) -> list[str]:
+    """Every violation of a JSON schema (draft 2020-12; a dict or a YAML file), one line each naming the
+    key and what is allowed there."""
     import jsonschema
 
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    if not isinstance(schema, dict):
+        schema = yaml.safe_load(Path(schema).read_text())
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = []
-        for e in errors:
-            allowed = ""
-            if e.validator == "enum":
-                allowed = f" (allowed: {', '.join(map(str, e.validator_value))})"
-            elif e.validator == "type":
-                allowed = f" (expected type: {e.validator_value})"
-            lines.append(f"config key '{_key_path(e.absolute_path)}': {e.message}{allowed}")
+    lines = []
+    for e in sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]):
+        msg = e.message
+        if e.validator == "enum":
+            msg = f"{e.instance!r} is not allowed (allowed: {', '.join(map(str, e.validator_value))})"
+        elif e.validator == "additionalProperties":
+            msg += f" (allowed keys: {', '.join(sorted(e.schema.get('properties', {})))})"
+        elif e.validator in ("oneOf", "anyOf"):
+            msg = f"{e.instance!r} is not allowed (allowed: {'; or '.join(_describe(s) for s in e.validator_value)})"
+        elif e.validator == "type":
+            msg += f" (expected type: {e.validator_value})"
+        lines.append(f"config key '{_key_path((*prefix, *e.absolute_path))}': {msg}")
+    return lines
+
+
+def paper_schema(key: str) -> Path:
+    return PAPERS_DIR / f"{key}.schema.yaml"
+
+
+def validate_schema(config: dict, schema_path: Path = SCHEMA) -> None:
+    """The shared part against ``schema_path``; each paper's section against its own schema."""
+    papers = [k for k in config.get("papers", []) if isinstance(k, str)]
+    shared = {k: v for k, v in config.items() if k not in papers}
+    lines = schema_errors(shared, schema_path)
+    for key in papers:
+        if key not in config:
+            lines.append(f"config key '{key}': paper {key!r} is listed in 'papers' but has no settings "
+                         f"(expected {PAPERS_DIR / (key + '.yaml')})")
+        elif not paper_schema(key).exists():
+            lines.append(f"config key '{key}': no schema for paper {key!r} (expected {paper_schema(key)})")
+        else:
+            lines += schema_errors(config[key], paper_schema(key), (key,))
+    if lines:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+
+
+def add_paper_sections(config: dict, papers_dir: Path = PAPERS_DIR) -> dict:
+    """Put each listed paper's ``config/papers/<key>.yaml`` under ``config[key]`` (in place), beneath what
+    ``config[key]`` already holds: an overlay given on the command line overrides the paper's file."""
+    for key in config.get("papers", []):
+        path = Path(papers_dir) / f"{key}.yaml"
+        if not path.exists():
+            raise ConfigError(f"config key 'papers': {key!r} has no settings file {path}")
+        data = yaml.safe_load(path.read_text()) or {}
+        if set(data) != {key}:
+            raise ConfigError(f"{path}: must hold exactly one top-level key, {key!r}; found {sorted(data)}")
+        config[key] = merge(data[key], config.get(key) or {})
+    return config
+
+
+def validate(config: dict) -> None:
+    validate_schema(config)
+    check_references(config)
+
+
+def load_checked_yaml(path: Path, schema_path: Path) -> dict:
+    """A YAML file validated against its schema (draft 2020-12); errors name the file and the key."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    lines = schema_errors(data, schema_path)
+    if lines:
+        raise ConfigError(f"invalid configuration in {path}:\n  " + "\n  ".join(lines))
+    return data
 
 
 def check_references(config: dict) -> None:
@@ -112,49 +184,8 @@ def check_references(config: dict) -> None:
             if name not in METHODS:
                 problems.append(f"config key 'table1.methods': {name!r} is not a pruning method "
                                 f"(available: {', '.join(sorted(METHODS))})")
-    problems += _mint_problems(config.get("mint"), benchmarks, protocols)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
-
-
-def _mint_problems(mint: Optional[dict], benchmarks: dict, protocols: dict) -> list[str]:
-    if not mint:
-        return []
-    out = []
-    variants = mint["variants"]
-    for name, v in variants.items():
-        if v["benchmark"] not in benchmarks:
-            out.append(f"config key 'mint.variants.{name}.benchmark': {v['benchmark']!r} is not a benchmark")
-        if v["retrain"] not in protocols:
-            out.append(f"config key 'mint.variants.{name}.retrain': {v['retrain']!r} is not a protocol")
-    figs = mint.get("figures", {})
-    named = [("mint.table1.variants", n) for n in mint["table1"]["variants"]]
-    named += [(f"mint.figures.{k}", n) for k in ("fig4a", "fig4b") for n in figs.get(k, [])]
-    named += [(f"mint.figures.figA1.{k}", n) for k, ns in figs.get("figA1", {}).items() for n in ns]
-    named += [("mint.figures.characterize", figs["characterize"])] if "characterize" in figs else []
-    named += [("mint.figures.gradcam.variant", figs["gradcam"]["variant"])] if "gradcam" in figs else []
-    for key, n in named:
-        if n not in variants:
-            out.append(f"config key '{key}': {n!r} is not a mint variant (defined: {', '.join(sorted(variants))})")
-    return out
-
-
-def mint_variant(config: dict, name: str, scale: str) -> dict[str, Any]:
-    """A MINT variant with the scale applied: smoke caps samples per class, groups and the sweep."""
-    v = copy.deepcopy(config["mint"]["variants"][name])
-    v["name"] = name
-    v.setdefault("seeds", None)
-    if scale == "smoke":
-        sm = config["mint"].get("smoke", {})
-        p = v["params"]
-        cap_g = sm.get("max_groups", 4)
-        p["samples_per_class"] = min(p.get("samples_per_class", 250), sm.get("samples_per_class", 6))
-        p["groups"] = min(p.get("groups", 64), cap_g)
-        p["pair_groups"] = {k: (min(g, cap_g) if isinstance(g, int) else [min(x, cap_g) for x in g])
-                            for k, g in p.get("pair_groups", {}).items()}
-        v["prune_percents"] = sm.get("prune_percents", v["prune_percents"][:1])
-        v["seeds"] = None
-    return v
 
 
 def finetune_protocol(config: dict, name: Optional[str], scale: str) -> Optional[dict]:
@@ -183,11 +214,13 @@ def shrink_epochs(protocol: dict, max_epochs: int) -> None:
 
 
 def load_config(path: Optional[Path] = None, overrides: Optional[dict] = None) -> dict:
+    """The configuration as the workflow sees it: main file, ``overrides``, the papers' sections beneath
+    them; validated."""
     config = yaml.safe_load(Path(path or DEFAULT_CONFIG).read_text())
     if overrides:
         config = merge(config, overrides)
-    validate_schema(config)
-    check_references(config)
+    add_paper_sections(config)
+    validate(config)
     return config
 
 

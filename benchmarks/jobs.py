@@ -22,7 +22,9 @@ import torch
 
 from . import checkpoint, datasets, logs, training
 from .config import ConfigError
+from .fileio import write_json
 from .provenance import git_commit
+from .reference import load_reference
 
 log = logging.getLogger("ibbench.jobs")
 # Smoke runs check the pipeline, not the speed: time batch 1 only, a few repeats.
@@ -30,29 +32,14 @@ SMOKE_MEASURE = {"latency_batches": (1,), "latency_repeats": 3, "latency_warmup"
 REFERENCE_BASELINES = Path(__file__).resolve().parent.parent / "results" / "reference" / "baselines.csv"
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float) + "\n")
-    tmp.replace(path)
-
-
 def prepare(dataset: str, data_root: Path, marker: Path, mirror: Optional[Path] = None,
             download: bool = True) -> None:
     t0 = time.perf_counter()
     folder = datasets.prepare(dataset, data_root, mirror=mirror, download=download)
     spec = datasets.get(dataset)
-    _write_json(marker, {"dataset": dataset, "folder": str(folder), "seconds": time.perf_counter() - t0,
+    write_json(marker, {"dataset": dataset, "folder": str(folder), "seconds": time.perf_counter() - t0,
                          "archives": {a.filename: a.md5 for a in spec.archives}})
     log.info("%s ready in %s", dataset, folder)
-
-
-def load_data(spec: dict, data_root: Path) -> datasets.Splits:
-    return datasets.load_splits(spec["dataset"], data_root, val_size=spec["val_size"],
-                                split_seed=spec["split_seed"], max_train=spec["max_train"],
-                                max_val=spec["max_val"], max_test=spec["max_test"],
-                                image_size=spec.get("image_size"))
 
 
 def train(spec: dict, seed: int, data_root: Path, model_out: Path, summary_out: Path,
@@ -60,7 +47,7 @@ def train(spec: dict, seed: int, data_root: Path, model_out: Path, summary_out: 
     t0 = time.perf_counter()
     device = training.resolve_device(spec["device"])
     training.seed_everything(seed)
-    splits = load_data(spec, data_root)
+    splits = datasets.load_for_benchmark(spec, data_root)
     arch = checkpoint.architecture(spec["model"], spec["model_params"], splits.info.num_classes,
                                    splits.info.input_shape)
     torch.manual_seed(seed)  # initial weights depend on the seed only
@@ -79,7 +66,7 @@ def train(spec: dict, seed: int, data_root: Path, model_out: Path, summary_out: 
                "split": splits.notes, "parameters": sum(p.numel() for p in model.parameters()),
                "code": git_commit()}
     checkpoint.save_model(model_out, model, arch, meta={k: v for k, v in summary.items() if k != "history"})
-    _write_json(summary_out, summary)
+    write_json(summary_out, summary)
     state_path.unlink(missing_ok=True)  # the finished model supersedes the resume state
     return summary
 
@@ -93,7 +80,7 @@ def build_model_for(spec: dict, splits: datasets.Splits) -> torch.nn.Module:
 
 def evaluate(spec: dict, data_root: Path, model_path: Path, train_summary: Path, out: Path) -> dict:
     device = training.resolve_device(spec["device"])
-    splits = load_data(spec, data_root)
+    splits = datasets.load_for_benchmark(spec, data_root)
     model, ckpt = checkpoint.load_model(model_path)
     model.to(device)
     t0 = time.perf_counter()
@@ -105,7 +92,7 @@ def evaluate(spec: dict, data_root: Path, model_path: Path, train_summary: Path,
               "test": test, "eval_seconds": time.perf_counter() - t0, **{k: summary[k] for k in (
                   "val", "selected_epoch", "selection", "train_seconds", "job_wall_seconds", "device",
                   "parameters", "split", "history")}, "trained_with_code": summary.get("code")}
-    _write_json(out, record)
+    write_json(out, record)
     log.info("%s seed %d: test error %.2f%% (val error %.2f%%, epoch %d selected on validation)",
              spec["benchmark"], summary["seed"], 100 * test["error"], 100 * summary["val"]["error"],
              summary["selected_epoch"])
@@ -114,12 +101,16 @@ def evaluate(spec: dict, data_root: Path, model_path: Path, train_summary: Path,
 
 def prune(spec: dict, seed: int, data_root: Path, baseline: Path, baseline_record: Path, method: str,
           method_params: dict, ratio: float, scope: str, finetune: Optional[dict], model_out: Path,
-          out: Path) -> dict:
-    from methods import Target, pipeline
+          out: Path, study: Optional[dict] = None) -> dict:
+    """One run of a study (``benchmarks.studies``): the pipeline, then the run record with the study's
+    context (owner, name, sweep parameter and value) so tables never parse paths."""
+    from methods import Target
+
+    from . import pipeline
 
     device = training.resolve_device(spec["device"])
     training.seed_everything(seed)
-    splits = load_data(spec, data_root)
+    splits = datasets.load_for_benchmark(spec, data_root)
     rec = pipeline.run(baseline, splits, method=method, method_params=method_params,
                        target=Target(ratio=ratio, scope=scope), finetune=finetune, seed=seed, device=device,
                        out_model=model_out, state_path=Path(model_out).with_name("finetune_state.pt"),
@@ -128,7 +119,10 @@ def prune(spec: dict, seed: int, data_root: Path, baseline: Path, baseline_recor
     rec.update({"benchmark": spec["benchmark"], "scale": spec["scale"], "dataset": spec["dataset"],
                 "model": spec["model"], "baseline_test_error": base["test"]["error"],
                 "finetune_protocol": (finetune or {}).get("name")})
-    _write_json(out, rec)
+    if study:
+        rec["study"] = study
+        rec["setting"] = f"{study['sweep_param']}={study['sweep_value']:g}"
+    write_json(out, rec)
     Path(model_out).with_name("finetune_state.pt").unlink(missing_ok=True)
     log.info("%s %s ratio %.2f seed %d: %s, test error %.2f%% (baseline %.2f%%), r_W %.2f%%",
              spec["benchmark"], method, ratio, seed, rec["pruned_architecture"], 100 * rec["test"]["error"],
@@ -155,7 +149,8 @@ def summarize(inputs: list[Path], out: Path, command: str, config: Any) -> None:
                   epochs=("epochs", "max"), train_seconds_mean=("train_seconds", "mean")).reset_index()
     table["test_error_pct_std"] = table["test_error_pct_std"].fillna(0.0)
     # The paper's reported baseline error beside ours (results/reference/baselines.csv), where one exists.
-    ref = pd.read_csv(REFERENCE_BASELINES)[["benchmark", "paper", "reported_test_error_pct"]]
+    ref = load_reference(REFERENCE_BASELINES, ("benchmark", "paper", "reported_test_error_pct"),
+                         ["reported_test_error_pct"])[["benchmark", "paper", "reported_test_error_pct"]]
     table = table.merge(ref.rename(columns={"reported_test_error_pct": "paper_test_error_pct"}),
                         on="benchmark", how="left")
     table["diff_vs_paper_pct"] = table["test_error_pct_mean"] - table["paper_test_error_pct"]
@@ -178,8 +173,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     for name in ("prepare", "train", "evaluate", "summarize", "prune"):
         sp = sub.add_parser(name)
-        sp.add_argument("--log", type=Path, default=None)
-        sp.add_argument("--threads", type=int, default=None)
+        logs.add_job_arguments(sp)
         if name in ("prepare", "train", "evaluate", "prune"):
             sp.add_argument("--data-root", type=Path, required=True)
         if name in ("train", "evaluate", "prune"):
@@ -202,8 +196,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     s = sub.choices["summarize"]
     s.add_argument("--inputs", type=Path, nargs="+", required=True)
     s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--command", default="")
-    s.add_argument("--config", default="{}", help="configuration to record, as JSON")
+    logs.add_record_arguments(s)
     pr = sub.choices["prune"]
     pr.add_argument("--seed", type=int, required=True)
     pr.add_argument("--baseline", type=Path, required=True, help="the trained baseline's model file")
@@ -213,13 +206,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     pr.add_argument("--ratio", type=float, required=True)
     pr.add_argument("--scope", choices=["per_layer", "global"], default="per_layer")
     pr.add_argument("--finetune", default="null", help="fine-tuning protocol as JSON (null: none)")
+    pr.add_argument("--study", default="null", help="the study this run belongs to, as JSON (benchmarks.studies)")
     pr.add_argument("--model-out", type=Path, required=True)
     pr.add_argument("--out", type=Path, required=True)
     a = p.parse_args(argv)
 
-    logs.setup(a.log)
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    logs.start_job(a)
     try:
         if a.cmd == "prepare":
             prepare(a.dataset, a.data_root, a.marker, mirror=a.mirror, download=not a.no_download)
@@ -230,7 +222,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             evaluate(json.loads(a.spec), a.data_root, a.model, a.train_summary, a.out)
         elif a.cmd == "prune":
             prune(json.loads(a.spec), a.seed, a.data_root, a.baseline, a.baseline_record, a.method,
-                  json.loads(a.method_params), a.ratio, a.scope, json.loads(a.finetune), a.model_out, a.out)
+                  json.loads(a.method_params), a.ratio, a.scope, json.loads(a.finetune), a.model_out, a.out,
+                  json.loads(a.study))
         else:
             summarize(a.inputs, a.out, a.command, json.loads(a.config))
     except (datasets.DatasetError, ConfigError, ValueError, KeyError) as exc:

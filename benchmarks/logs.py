@@ -1,10 +1,11 @@
-"""Logging for job entry points: per-epoch lines go to the rule's log file and to stderr."""
+"""Logging and the common arguments of job entry points: per-epoch lines go to the rule's log file and
+to stderr; ``--log`` and ``--threads`` mean the same in every entry point."""
 from __future__ import annotations
 
 import logging
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 
 def setup(log_file: Optional[Path], level: int = logging.INFO) -> logging.Logger:
@@ -19,4 +20,30 @@ def setup(log_file: Optional[Path], level: int = logging.INFO) -> logging.Logger
     for h in handlers:
         h.setFormatter(fmt)
         root.addHandler(h)
+    return root
+
+
+def add_job_arguments(parser: Any, *, threads: bool = True) -> Any:
+    """``--log`` (also append log lines to this file) and ``--threads`` (torch threads) on an argparse
+    parser or sub-parser."""
+    parser.add_argument("--log", type=Path, default=None, help="also append log lines to this file")
+    if threads:
+        parser.add_argument("--threads", type=int, default=None, help="torch threads of this job")
+    return parser
+
+
+def add_record_arguments(parser: Any) -> Any:
+    """``--command`` and ``--config``: what a table builder records in its provenance."""
+    parser.add_argument("--command", default="", help="the command that asked for the output (provenance)")
+    parser.add_argument("--config", default="{}", help="the configuration behind the output, as JSON")
+    return parser
+
+
+def start_job(args: Any) -> logging.Logger:
+    """Set up logging and the thread count an entry point was given."""
+    root = setup(getattr(args, "log", None))
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     return root

@@ -355,6 +355,14 @@ def csr_storage_mint(model: nn.Module, *, layers: Optional[Sequence[int]] = None
 # latency
 # ----------------------------------------------------------------------------------------------------
 
+
+# Per-layer measurements a method may ask the pipeline for (``PruningMethod.layer_metrics``):
+# name -> f(model, index of the layer among ``weight_layers(model)``).
+LAYER_METRICS = {
+    "csr_mint_mib": lambda model, index: csr_storage_mint(model, layers=[index]),
+}
+
+
 def _model_device(model: nn.Module) -> Optional[torch.device]:
     for t in list(model.parameters()) + list(model.buffers()):
         return t.device

@@ -49,7 +49,8 @@ import torch
 import yaml
 
 from . import mi_tasks
-from .plotting import save_figure
+from .config import ConfigError, load_checked_yaml, schema_errors
+from .plotting import pyplot, save_figure
 from .mi_tasks import Task
 
 log = logging.getLogger("ibbench.mi_benchmark")
@@ -60,10 +61,6 @@ SCHEMA_PATH = REPO / "config" / "schema" / "estimators.schema.yaml"
 SCALES = ("paper", "smoke")
 FIGURES = ("accuracy_vs_runtime", "error_vs_n", "runtime_vs_n", "runtime_vs_dim")
 PEERS = ("sklearn_ksg",)
-
-
-class ConfigError(ValueError):
-    """A configuration value that is missing, of the wrong type or not allowed (names the key)."""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -82,40 +79,14 @@ SECTION_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _key_path(path: Sequence[Any]) -> str:
-    return ".".join(str(p) for p in path) or "<top level>"
-
-
 def _schema() -> dict:
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
 def _validate(instance: Any, schema: dict, prefix: Sequence[Any], source: str) -> None:
-    import jsonschema
-
-    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(instance),
-                    key=lambda e: [str(p) for p in e.absolute_path])
-    if not errors:
-        return
-    def describe(sub: dict) -> str:
-        if "enum" in sub:
-            return "one of " + ", ".join(map(repr, sub["enum"]))
-        lo = f" >= {sub['minimum']}" if "minimum" in sub else ""
-        return f"{sub.get('type', 'any value')}{lo}"
-
-    lines = []
-    for e in errors:
-        msg = e.message
-        if e.validator == "enum":
-            msg = f"{e.instance!r} is not allowed (allowed values: {', '.join(map(str, e.validator_value))})"
-        elif e.validator == "additionalProperties":
-            msg += f" (allowed keys: {', '.join(sorted(e.schema.get('properties', {})))})"
-        elif e.validator in ("oneOf", "anyOf"):
-            msg = f"{e.instance!r} is not allowed (allowed: {'; or '.join(describe(s) for s in e.validator_value)})"
-        elif e.validator == "type":
-            msg += f" (expected type: {e.validator_value})"
-        lines.append(f"key '{_key_path([*prefix, *e.absolute_path])}': {msg}")
-    raise ConfigError(f"{source}: invalid estimator benchmark config:\n  " + "\n  ".join(lines))
+    lines = schema_errors(instance, schema, tuple(prefix))
+    if lines:
+        raise ConfigError(f"{source}: invalid estimator benchmark config:\n  " + "\n  ".join(lines))
 
 
 def resolve_section(section: dict, *, scale: str = "paper", source: str = "<config>") -> dict:
@@ -152,8 +123,7 @@ def load_config(path: Path | str = DEFAULT_CONFIG, scale: str = "paper") -> dict
         raise ConfigError(f"scale: expected one of {SCALES}, got {scale!r}")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
-    raw = yaml.safe_load(path.read_text())
-    _validate(raw, _schema(), [], str(path))
+    raw = load_checked_yaml(path, SCHEMA_PATH)
     return resolve_section(raw["estimator_benchmark"][scale], scale=scale, source=str(path))
 
 
@@ -453,10 +423,7 @@ def _empty(ax, msg: str) -> None:
 
 
 def make_figures(raw: pd.DataFrame, table: pd.DataFrame, fig_dir: Path | str) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig_dir = Path(fig_dir)
     fig_dir.mkdir(parents=True, exist_ok=True)

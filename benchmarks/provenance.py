@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from .fileio import write_json
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -68,19 +70,32 @@ def provenance_path(result: Path) -> Path:
         result.with_name(result.stem + ".provenance.json")
 
 
+def portable(text: str) -> str:
+    """``text`` without this machine's paths: the repository's location becomes relative to it and the
+    interpreter becomes ``python`` (a record must read the same on every machine)."""
+    text = str(text).replace(sys.executable, "python")
+    # the longer root first (the working directory may lie inside the repository, as smoke/ does)
+    for root in sorted({str(REPO), str(Path.cwd())}, key=len, reverse=True):
+        if len(root) > 1:
+            text = text.replace(root + os.sep, "")
+            if text == root:
+                text = "."
+    return text
+
+
 def write_provenance(path: Path, *, command: str, config: Any, scale: str, wall_seconds: float,
                      inputs: Iterable[str] = (), outputs: Iterable[str] = (), device: Optional[str] = None,
                      extra: Optional[dict] = None) -> Path:
     target = provenance_path(Path(path))
     record = {
-        "result": str(path),
+        "result": portable(path),
         "scale": scale,
-        "command": command,
+        "command": portable(command),
         **git_commit(),
         "device": device_description(device),
         "wall_seconds": round(float(wall_seconds), 3),
-        "inputs": [str(p) for p in inputs],
-        "outputs": [str(p) for p in outputs],
+        "inputs": [portable(p) for p in inputs],
+        "outputs": [portable(p) for p in outputs],
         "config": config,
         "versions": versions(),
         "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -93,10 +108,7 @@ def write_provenance(path: Path, *, command: str, config: Any, scale: str, wall_
 
 
 def _write(target: Path, record: dict) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
-    os.replace(tmp, target)
+    write_json(target, record, default=str)
 
 
 def spread(record_path: Path) -> list[Path]:

@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from . import logs
-from .plotting import save_figure
+from .plotting import pyplot, save_figure
 from .provenance import write_provenance
+from .studies import Study, check_sweep, record_ratio, record_setting
 
 log = logging.getLogger("ibbench.table1")
 
@@ -38,16 +39,39 @@ METRIC_COLUMNS = {  # output column: key in the run's metrics dict, scale factor
     "latency_b128_cpu_ms": ("latency_b128_cpu_ms", 1.0),
     "ece": ("ece", 1.0),
 }
-# Methods whose compression is set by a sweep value (gamma / kl_fac) rather than a target ratio.
-SWEEP_METHODS = {"vibnet", "mint"}
 BASELINE_COLUMNS = ("flops", "params_nonzero", "csr_mb", "latency_b1_cpu_ms", "latency_b128_cpu_ms")
+
+
+OWNER = "pruning"  # results/pruning/runs/<method>-<benchmark>/ratio<r>/seed<s>.json
+
+
+def studies(config: dict, scale: str) -> list[Study]:
+    """The cross-method comparison's own studies: every ``table1.methods`` entry on every benchmark, swept
+    over the target ratios, fine-tuned with ``table1.finetune``. (Papers add their studies' curves with
+    ``Study.in_table1``.)"""
+    from methods import METHODS
+
+    from .config import finetune_protocol, resolve_benchmark
+
+    t1 = config["table1"]
+    out = []
+    for method, m in t1["methods"].items():
+        for bench in t1["benchmarks"]:
+            s = Study(owner=OWNER, name=f"{method}-{bench}", method=method, benchmark=bench, sweep_param="ratio",
+                      values=t1["ratios"], seeds=resolve_benchmark(config, bench, scale)["seeds"],
+                      params=m.get("params", {}), finetune=finetune_protocol(config, t1["finetune"], scale),
+                      scope=m.get("scope", "per_layer"), in_table1=True)
+            check_sweep(s, METHODS[method].sweep_params)
+            out.append(s)
+    return out
 
 
 def _row(r: dict) -> dict:
     m = r["metrics"]
+    ratio = record_ratio(r)  # None: the method's compression follows from another swept parameter
     row = {"benchmark": r["benchmark"], "scale": r["scale"], "method": r["method"],
-           "scope": r["target"]["scope"], "setting": r.get("setting", f"ratio={r['target']['ratio']:g}"),
-           "ratio": r["target"]["ratio"] if r["method"] not in SWEEP_METHODS else np.nan, "seed": r["seed"],
+           "scope": r["target"]["scope"], "setting": record_setting(r),
+           "ratio": np.nan if ratio is None else ratio, "seed": r["seed"],
            "error_pct": 100 * r["test"]["error"], "error_before_finetune_pct": 100 * r["test_before_finetune"]["error"],
            "baseline_error_pct": 100 * r["baseline_test_error"], "pruned_architecture": r["pruned_architecture"],
            "method_seconds": r["method_seconds"], "finetune_seconds": r["finetune_seconds"]}
@@ -96,10 +120,7 @@ def build_table(runs: list[dict], baselines: list[dict]) -> pd.DataFrame:
 
 
 def plot(table: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import matplotlib.ticker
 
     benches = list(dict.fromkeys(table["benchmark"]))
@@ -135,11 +156,9 @@ def main(argv=None) -> int:
     p.add_argument("--baselines", type=Path, nargs="+", required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--figure", type=Path, required=True)
-    p.add_argument("--command", default="")
-    p.add_argument("--config", default="{}")
-    p.add_argument("--log", type=Path, default=None)
+    logs.add_record_arguments(logs.add_job_arguments(p, threads=False))
     a = p.parse_args(argv)
-    logs.setup(a.log)
+    logs.start_job(a)
     t0 = time.perf_counter()
     runs = [json.loads(f.read_text()) for f in a.runs]
     baselines = [json.loads(f.read_text()) for f in a.baselines]

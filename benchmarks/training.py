@@ -13,6 +13,13 @@ on how many steps ran before in this process; the global RNG (dropout, noise lay
 checkpoint and restored. For in-memory datasets (MNIST, CIFAR) this makes an interrupted-and-resumed run
 bit-identical on the same machine. File-backed datasets (ImageNet-style) use a DataLoader whose worker
 seeds come from the same per-epoch generator; they resume exactly at epoch boundaries.
+
+Hooks: ``extra_losses`` are terms ``f(model) -> scalar tensor`` added to the cross-entropy (e.g. VIBNet's
+KL term); ``callbacks`` are ``Callback`` objects called after every optimiser step (``on_step_end``, with a
+``StepContext``) and after every epoch's validation (``on_epoch_end``, with an ``EpochContext``). A
+callback may hold state (a running estimate, records); its ``state_dict()`` is saved in the trainer's state
+file at every save point, after that step's or epoch's callbacks ran, and restored with ``load_state_dict``
+on resume, so a killed and resumed run leaves its callbacks in the same state as an uninterrupted one.
 """
 from __future__ import annotations
 
@@ -23,7 +30,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -32,11 +39,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from . import fileio
 from .datasets import Splits, TensorImageDataset, normalize
 
 log = logging.getLogger("ibbench.train")
 
-ExtraLoss = Callable[[nn.Module], torch.Tensor]
+ExtraLoss = Callable[[nn.Module], torch.Tensor]  # f(model) -> scalar tensor added to the cross-entropy
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -212,6 +220,88 @@ def evaluate(model: nn.Module, batches, batch_size: int = 1000) -> dict[str, flo
 # ----------------------------------------------------------------------------------------------------
 # the loop
 # ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StepContext:
+    """What ``Callback.on_step_end`` sees, right after the optimiser step of one batch.
+
+    ``step`` is the 0-based index of that batch within the epoch (the ``s`` of the augmentation seed),
+    ``global_step`` its 0-based index over the whole run, ``(epoch - 1) * steps_per_epoch + step``.
+    ``loss`` is the detached total loss of the batch (cross-entropy plus extra terms) as a device tensor:
+    reading it with ``.item()`` costs a host sync, so do that only when needed. ``logits`` is the detached
+    output of the model on ``x``; ``lr`` the learning rate of this epoch (first parameter group).
+    """
+
+    model: nn.Module
+    epoch: int  # 1-based
+    step: int
+    global_step: int
+    steps_per_epoch: int
+    x: torch.Tensor
+    y: torch.Tensor
+    logits: torch.Tensor
+    loss: torch.Tensor
+    lr: float
+
+
+@dataclass(frozen=True)
+class EpochContext:
+    """What ``Callback.on_epoch_end`` sees, after the epoch's validation and selection: ``row`` is the
+    history row just appended (read it, do not change it), ``val`` the validation metrics of the epoch's
+    weights, ``best_epoch`` the selected epoch so far (0 = the initial weights)."""
+
+    model: nn.Module
+    epoch: int  # 1-based
+    row: dict[str, Any]
+    val: dict[str, float]
+    best_epoch: int
+
+
+class Callback:
+    """A hook into ``train``; subclass it and override what you need (every method is a no-op here).
+
+    Callbacks run in the order given, in the training process, with the model in train mode and autograd
+    on: wrap reads in ``torch.no_grad()``, and restore the model's mode if you change it. Whatever a
+    callback does is part of the run (it may even change the model), and stays exactly resumable as long
+    as everything it depends on is in its ``state_dict``: the trainer saves the global RNG *after* the
+    callbacks of a save point ran, so callbacks that draw random numbers resume exactly too.
+
+    ``state_dict()`` returns what must survive a kill (picklable; tensors are fine and come back on CPU);
+    ``load_state_dict`` gets that back, on a fresh object, before ``on_train_begin`` when a run resumes.
+    ``on_train_begin`` runs at the start of every call to ``train`` (after the restore, after the
+    validation of the initial weights, before the first step), so on a fresh run and again on each resume:
+    it must not change the model or draw from the global RNG, or the resumed run would differ.
+    """
+
+    def on_train_begin(self, model: nn.Module) -> None:
+        pass
+
+    def on_step_end(self, ctx: StepContext) -> None:
+        pass
+
+    def on_epoch_end(self, ctx: EpochContext) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+def _callback_states(callbacks: Sequence[Callback]) -> list[tuple[str, dict]]:
+    return [(type(cb).__qualname__, cb.state_dict()) for cb in callbacks]
+
+
+def _load_callback_states(callbacks: Sequence[Callback], saved: list[tuple[str, dict]], path) -> None:
+    names = [type(cb).__qualname__ for cb in callbacks]
+    saved_names = [name for name, _ in saved]
+    if names != saved_names:
+        raise ValueError(f"{path}: the interrupted run had callbacks {saved_names}, this call passes {names}; "
+                         "resume with the same callbacks (in the same order) or delete the state file")
+    for cb, (_, state) in zip(callbacks, saved):
+        cb.load_state_dict(state)
+
+
 @dataclass
 class TrainResult:
     selected_epoch: int  # 0 = the initial weights (no epoch improved on them, or epochs == 0)
@@ -220,13 +310,6 @@ class TrainResult:
     train_seconds: float = 0.0
     resumed_from: Optional[dict] = None
     initial_eval_seconds: float = 0.0  # validation of the starting weights (0 when resumed past it)
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def _rng_state() -> dict:
@@ -250,12 +333,25 @@ def _cpu_state(model: nn.Module) -> dict:
 def train(model: nn.Module, splits: Splits, protocol: dict, *, seed: int, device: torch.device,
           state_path: Optional[Path] = None, extra_loss: Optional[ExtraLoss] = None,
           checkpoint_every_steps: int = 0, num_workers: int = 0, progress: Optional[bool] = None,
-          stop_after_steps: Optional[int] = None) -> TrainResult:
+          stop_after_steps: Optional[int] = None, callbacks: Sequence[Callback] = (),
+          extra_losses: Sequence[ExtraLoss] = ()) -> TrainResult:
     """Train ``model`` in place under ``protocol``; on return it holds the selected weights.
 
-    ``extra_loss(model)`` is added to the cross-entropy (e.g. a KL term of a variational layer).
+    Each term of ``extra_losses`` (``f(model) -> scalar tensor``, e.g. a KL term of a variational layer)
+    is added to the cross-entropy, after ``extra_loss`` (the same, for one term). ``callbacks`` are called
+    in order after each optimiser step and after each epoch's validation (see ``Callback``). Resume stays
+    exact with callbacks: their ``state_dict()``s go into the state file at every save point (each epoch,
+    and every ``checkpoint_every_steps`` steps), taken after the callbacks of that step or epoch ran and
+    together with the RNG state, and are loaded back into the callbacks passed to the resuming call (they
+    must be the same kinds, in the same order). Without callbacks the loop costs what it did.
     ``stop_after_steps`` simulates a kill after that many optimisation steps in this call (tests).
     """
+    if isinstance(callbacks, Callback):
+        callbacks = (callbacks,)
+    callbacks = tuple(callbacks)
+    if callable(extra_losses):
+        extra_losses = (extra_losses,)
+    loss_terms = ((extra_loss,) if extra_loss is not None else ()) + tuple(extra_losses)
     selection = protocol.get("selection", "best_val")
     aug = protocol.get("augmentation", "none")
     bs = protocol["batch_size"]
@@ -281,6 +377,7 @@ def train(model: nn.Module, splits: Splits, protocol: dict, *, seed: int, device
         if st["partial"] is not None:
             epoch_loss_sum, epoch_correct, epoch_seen = st["partial"]
         _set_rng_state(st["rng"])
+        _load_callback_states(callbacks, st.get("callbacks", []), state_path)
         resumed_from = {"epoch": start_epoch, "step": start_step}
         log.info("resumed from %s at epoch %d step %d", state_path, start_epoch, start_step)
     initial_eval_seconds = 0.0
@@ -292,10 +389,13 @@ def train(model: nn.Module, splits: Splits, protocol: dict, *, seed: int, device
     def save_state(epoch: int, step: int, partial) -> None:
         if state_path is None:
             return
-        _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+        fileio.torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                       "scheduler": sched.state_dict(), "epoch": epoch, "step": step, "history": history,
                       "train_seconds": train_seconds, "best": best, "partial": partial,
-                      "rng": _rng_state()}, Path(state_path))
+                      "rng": _rng_state(), "callbacks": _callback_states(callbacks)}, Path(state_path))
+
+    for cb in callbacks:
+        cb.on_train_begin(model)
 
     steps_done = 0
     show = progress if progress is not None else None  # None: tqdm shows bars only on a terminal
@@ -314,8 +414,8 @@ def train(model: nn.Module, splits: Splits, protocol: dict, *, seed: int, device
         for x, y in bar:
             out = model(x)
             loss = F.cross_entropy(out, y)
-            if extra_loss is not None:
-                loss = loss + extra_loss(model)
+            for term in loss_terms:
+                loss = loss + term(model)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -323,6 +423,13 @@ def train(model: nn.Module, splits: Splits, protocol: dict, *, seed: int, device
                 epoch_loss_sum += loss.detach() * y.shape[0]
                 epoch_correct += (out.argmax(1) == y).sum()
             epoch_seen += y.shape[0]
+            if callbacks:  # before the save below, which must hold the callbacks' state after this step
+                ctx = StepContext(model=model, epoch=epoch, step=step,
+                                  global_step=(epoch - 1) * steps_per_epoch + step,
+                                  steps_per_epoch=steps_per_epoch, x=x, y=y, logits=out.detach(),
+                                  loss=loss.detach(), lr=lr)
+                for cb in callbacks:
+                    cb.on_step_end(ctx)
             step += 1
             steps_done += 1
             if checkpoint_every_steps and step % checkpoint_every_steps == 0 and step < steps_per_epoch:
@@ -352,6 +459,10 @@ def train(model: nn.Module, splits: Splits, protocol: dict, *, seed: int, device
                  "(%.1f s train, %.1f s val)%s", epoch, epochs, lr, row["train_loss"], row["train_accuracy"],
                  row["val_loss"], row["val_accuracy"], epoch_seconds, row["eval_seconds"],
                  "  *selected*" if best["epoch"] == epoch else "")
+        if callbacks:
+            ectx = EpochContext(model=model, epoch=epoch, row=row, val=val, best_epoch=best["epoch"])
+            for cb in callbacks:
+                cb.on_epoch_end(ectx)
         save_state(epoch + 1, 0, None)
 
     model.load_state_dict(best["state"])

@@ -9,14 +9,26 @@ A method turns a trained network into keep-masks over its prunable units (neuron
 * methods that produce masks directly, or that train (e.g. a variational bottleneck), override
   ``masks(...)`` and may return a modified model with them.
 
-The pipeline (``methods.pipeline``) then removes the masked units physically, optionally fine-tunes the
-smaller network with a configured protocol, and measures it with ``benchmarks.metrics``.
+A method declares, as class attributes, what the code that runs it (a pipeline, a table) needs to know,
+so that such code never tests a method's name:
+
+* ``sweep_params``: the parameters whose value sets how much is pruned and which a study sweeps
+  (``"ratio"`` is the target ratio every structural method honours);
+* ``weight_level``: True for methods that zero connections inside layers (kept zero while retraining)
+  rather than remove whole units only;
+* ``layer_metrics``: extra per-layer measurements its paper reports (e.g. MINT's compressed storage);
+* ``trains_from_scratch()``: whether it trains the network anew rather than pruning the trained weights.
+
+Everything a method needs from the harness that runs it (training a network under a protocol, batches of
+a dataset) comes in through the small ``Harness`` interface, so this package imports nothing from the
+benchmark harness: ``benchmarks.pipeline`` removes the masked units physically, optionally fine-tunes
+the smaller network and measures it; a researcher can equally call ``masks`` from their own code.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar, Iterable, Optional, Protocol, Sequence
 
 import torch
 from torch import nn
@@ -39,8 +51,34 @@ class Target:
             raise ValueError(f"target scope must be 'per_layer' or 'global', got {self.scope!r}")
 
 
+class Harness(Protocol):
+    """What a method may ask of the code that runs it. ``benchmarks.pipeline.TrainerHarness`` implements it
+    with the suite's trainer; any object with these two methods will do."""
+
+    def train(self, model: nn.Module, protocol: dict, *, seed: int, state_path: Optional[str] = None,
+              extra_losses: Sequence = (), callbacks: Sequence = ()) -> Any:
+        """Train ``model`` in place under ``protocol`` (optimizer, lr, batch_size, epochs, ...) on the
+        training split, adding each ``extra_losses`` term ``f(model) -> scalar`` to the cross-entropy; return
+        a record with ``selected_epoch``, ``val``, ``history`` and ``train_seconds``."""
+
+    def eval_batches(self, dataset: Any, indices: Optional[torch.Tensor] = None,
+                     batch_size: int = 500) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+        """``(inputs, labels)`` batches of ``dataset`` (rows ``indices`` only, in that order), normalised
+        as the network sees them and on the harness's device."""
+
+
+def require_harness(method: str, harness: Optional[Harness]) -> Harness:
+    if harness is None:
+        raise TypeError(f"pruning method {method!r} trains or reads data: pass harness= (an object with train() "
+                        "and eval_batches(), e.g. benchmarks.pipeline.TrainerHarness)")
+    return harness
+
+
 class PruningMethod:
     name: ClassVar[str] = "base"
+    sweep_params: ClassVar[tuple[str, ...]] = ("ratio",)
+    weight_level: ClassVar[bool] = False
+    layer_metrics: ClassVar[tuple[str, ...]] = ()
 
     @dataclass(frozen=True)
     class Params:
@@ -57,12 +95,19 @@ class PruningMethod:
             params = dataclasses.replace(params, **overrides)
         self.params = params
 
+    def trains_from_scratch(self) -> bool:
+        """True when the method trains a fresh network of the baseline's architecture instead of pruning
+        the trained weights."""
+        return False
+
     def scores(self, model: nn.Module, units: list, data, device: torch.device) -> dict[str, torch.Tensor]:
         raise NotImplementedError(f"pruning method {self.name!r} provides no scores")
 
-    def masks(self, model: nn.Module, units: list, data, target: Target,
-              device: torch.device) -> tuple[nn.Module, dict[str, torch.Tensor]]:
-        """Default: score, then the shared scores -> masks step. Returns (model to prune, keep-masks)."""
+    def masks(self, model: nn.Module, units: list, data, target: Target, device: torch.device,
+              harness: Optional[Harness] = None) -> tuple[nn.Module, dict[str, torch.Tensor]]:
+        """Default: score, then the shared scores -> masks step. Returns (model to prune, keep-masks).
+        ``data``: the dataset splits (``train``/``val``/``test`` datasets and ``info`` with
+        ``input_shape``); ``harness``: see ``Harness`` (needed by methods that train or read batches)."""
         from .pruning import masks_from_scores
 
         scores = self.scores(model, units, data, device)

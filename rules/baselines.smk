@@ -12,11 +12,9 @@ rule train_baseline:
         data_root=DATA_ROOT,
     log:
         "logs/train_baseline/{benchmark}_seed{seed}.log",
-    threads: lambda w: benchmark_resources(w.benchmark, "cpus", 1)
+    threads: lambda w: config["benchmarks"][w.benchmark].get("resources", {}).get("cpus", 1)
     resources:
-        gpu=lambda w: benchmark_resources(w.benchmark, "gpus", 0),
-        mem_mb=lambda w: benchmark_resources(w.benchmark, "mem_mb", 4000),
-        runtime=lambda w: benchmark_resources(w.benchmark, "runtime", 120),
+        **job_resources(lambda w: w.benchmark),
     conda:
         "../envs/ibbench.yaml"
     shell:
@@ -37,9 +35,7 @@ rule evaluate_baseline:
     log:
         "logs/evaluate_baseline/{benchmark}_seed{seed}.log",
     resources:
-        gpu=lambda w: benchmark_resources(w.benchmark, "gpus", 0),
-        mem_mb=lambda w: benchmark_resources(w.benchmark, "mem_mb", 4000),
-        runtime=60,
+        **job_resources(lambda w: w.benchmark, runtime=60),
     conda:
         "../envs/ibbench.yaml"
     shell:
@@ -51,9 +47,10 @@ rule summarize_benchmark:
     input:
         lambda w: seed_results(w.benchmark),
     output:
-        table="results/baselines/{benchmark}.csv",
-        per_seed="results/baselines/{benchmark}_per_seed.csv",
-        provenance="results/baselines/{benchmark}.provenance.json",
+        **with_provenance(
+            table="results/baselines/{benchmark}.csv",
+            per_seed="results/baselines/{benchmark}_per_seed.csv",
+        ),
     params:
         config=lambda w: json.dumps(benchmark_spec(w.benchmark)),
         command=lambda w: f"snakemake --config scale={SCALE} results/baselines/{w.benchmark}.csv",
@@ -70,9 +67,10 @@ rule baselines_summary:
     input:
         [r for name in config["baseline_summary"] for r in seed_results(name)],
     output:
-        table="results/baselines.csv",
-        per_seed="results/baselines_per_seed.csv",
-        provenance="results/baselines.provenance.json",
+        **with_provenance(
+            table="results/baselines.csv",
+            per_seed="results/baselines_per_seed.csv",
+        ),
     params:
         config=json.dumps({name: benchmark_spec(name) for name in config["baseline_summary"]}),
         command=f"snakemake --config scale={SCALE} results/baselines.csv",

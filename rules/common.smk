@@ -1,12 +1,44 @@
 # Helpers shared by the rule files (kept apart from the rules, as the linter asks).
+from benchmarks import studies as ibstudies
+from benchmarks import table1 as ibtable1
+from benchmarks.provenance import provenance_path
+
+# Every pruning study of the workflow, (owner, name) -> benchmarks.studies.Study: the cross-method table's
+# own and each listed paper's. The one `prune` rule makes their runs.
+STUDIES = ibstudies.registry(ibtable1.studies(config, SCALE), ibpapers.studies(config, SCALE))
+
+
+def with_provenance(**outputs):
+    """A rule's named outputs plus the provenance record the builder writes beside each of them
+    (`<stem>.provenance.json`, benchmarks.provenance), so that every file the job writes is declared.
+    Use `output: **with_provenance(table=..., figure=...)`; it adds `table_provenance`, `figure_provenance`."""
+    out = dict(outputs)
+    for name, path in outputs.items():
+        paths = [path] if isinstance(path, str) else list(path)
+        records = [str(provenance_path(p)) for p in paths if not p.endswith(".json")]
+        if records:
+            out[f"{name}_provenance"] = records[0] if isinstance(path, str) else records
+    return out
 
 
 def benchmark_spec(name):
     return ibconfig.resolve_benchmark(config, name, SCALE)
 
 
-def benchmark_resources(name, key, default):
-    return config["benchmarks"][name].get("resources", {}).get(key, default)
+JOB_RESOURCES = {"gpu": ("gpus", 0), "mem_mb": ("mem_mb", 4000), "runtime": ("runtime", 120)}
+
+
+def job_resources(benchmark_of, defaults=None, **fixed):
+    """A rule's per-job resources (`resources: **job_resources(...)`): each of JOB_RESOURCES from the
+    `resources` of the benchmark the job works on (config benchmarks.<name>.resources), else its default
+    (`defaults` overrides those); `fixed` values do not depend on the benchmark."""
+
+    def get(key, default):
+        return lambda w: config["benchmarks"][benchmark_of(w)].get("resources", {}).get(key, default)
+
+    out = {name: get(key, (defaults or {}).get(name, default)) for name, (key, default) in JOB_RESOURCES.items()}
+    out.update(fixed)
+    return out
 
 
 def seed_results(name):
@@ -17,135 +49,45 @@ def seed_results(name):
     )
 
 
-def table1_runs():
-    """Every pruning run behind results/table1.csv: benchmark x method x ratio x seed."""
-    t1 = config["table1"]
-    return [
-        f"results/pruning/{b}/{m}/ratio{r}/seed{s}.json"
-        for b in t1["benchmarks"]
-        for m in t1["methods"]
-        for r in t1["ratios"]
-        for s in benchmark_spec(b)["seeds"]
-    ]
+def baseline_model(benchmark, seed):
+    return f"runs/baselines/{benchmark}/seed{seed}/model.pt"
 
 
-def vibnet_table_settings(table):
-    """(param, value) pairs of a VIBNet table's sweep, e.g. [("gamma", "0.001"), ...]."""
-    ((param, values),) = config["vibnet"]["tables"][table]["sweep"].items()
-    return [(param, f"{v:g}") for v in values]
+def baseline_record(benchmark, seed):
+    return f"results/baselines/{benchmark}/seed{seed}.json"
 
 
-def vibnet_runs(table):
-    t = config["vibnet"]["tables"][table]
-    return [
-        f"results/vibnet/runs/{table}/{param}{value}/seed{seed}.json"
-        for param, value in vibnet_table_settings(table)
-        for seed in benchmark_spec(t["benchmark"])["seeds"]
-    ]
+def study_of(w):
+    return STUDIES[(w.owner, w.study)]
 
 
-def vibnet_paper_tables():
-    """Paper table number -> the config tables (protocols) it holds: {"3": ["table3_bc", ...]}."""
-    out = {}
-    for name in config["vibnet"]["tables"]:
-        out.setdefault(name.split("_")[0].removeprefix("table"), []).append(name)
-    return out
+def owner_runs(owner, names=None):
+    """Every run record of an owner's studies (or of the named ones)."""
+    return [r for (o, n), s in STUDIES.items() if o == owner and (names is None or n in names) for r in s.records()]
 
 
-def vibnet_method_params(w):
-    t = config["vibnet"]["tables"][w.table]
-    protocol = ibconfig.finetune_protocol(config, t["protocol"], SCALE)
-    return json.dumps({**t["params"], w.param: float(w.value), "protocol": protocol})
+def study_runs(owner, name):
+    return STUDIES[(owner, name)].records()
 
 
-def vibnet_core_baselines(n):
-    """The pruning-core runs (table1) on the benchmarks of VIBNet paper table n, if any."""
-    benches = {config["vibnet"]["tables"][t]["benchmark"] for t in vibnet_paper_tables()[n]}
-    return [r for r in table1_runs() if r.split("/")[2] in benches]
+def study_baselines(owner, name):
+    s = STUDIES[(owner, name)]
+    return [baseline_record(s.benchmark, seed) for seed in s.seeds]
 
 
-def table1_vibnet_runs():
-    """VIBNet sweeps on the table1 benchmarks: they join results/table1.csv as one curve over gamma."""
-    return [
-        r
-        for t, spec in config["vibnet"]["tables"].items()
-        if spec["benchmark"] in config["table1"]["benchmarks"]
-        for r in vibnet_runs(t)
-    ]
-
-
-# ---------------------------------------------------------------- MINT
-
-MINT_SCORE_KEYS = ("groups", "pair_groups", "samples_per_class", "hook", "skip", "only")
-
-
-def mint_variant(name):
-    return ibconfig.mint_variant(config, name, SCALE)
-
-
-def mint_seeds(name):
-    v = mint_variant(name)
-    return v["seeds"] if v["seeds"] is not None else benchmark_spec(v["benchmark"])["seeds"]
-
-
-def mint_score_params(name):
-    p = mint_variant(name)["params"]
-    return {k: p[k] for k in MINT_SCORE_KEYS if k in p}
-
-
-def mint_scoring(name):
-    """The variant whose score files this variant reuses: the first one (config order) with the same
-    benchmark and scoring params (variants that differ only in cap/prune percents share scores)."""
-    key = (mint_variant(name)["benchmark"], json.dumps(mint_score_params(name), sort_keys=True))
-    for other in config["mint"]["variants"]:
-        if (mint_variant(other)["benchmark"], json.dumps(mint_score_params(other), sort_keys=True)) == key:
-            return other
-    return name
-
-
-def mint_percent_labels(name):
-    return [f"{p:g}" for p in mint_variant(name)["prune_percents"]]
-
-
-def mint_runs(name):
-    return [
-        f"results/mint/runs/{name}/p{p}/seed{s}.json"
-        for p in mint_percent_labels(name)
-        for s in mint_seeds(name)
-    ]
-
-
-def mint_baseline_records(name):
-    return [f"results/baselines/{mint_variant(name)['benchmark']}/seed{s}.json" for s in mint_seeds(name)]
-
-
-def mint_figure_variants(key):
-    figs = config["mint"]["figures"]
-    if key == "figA1":
-        return sorted({v for vs in figs.get("figA1", {}).values() for v in vs})
-    return figs.get(key, [])
-
-
-def table1_mint_runs():
-    """The Table I MINT variants on table1 benchmarks join results/table1.csv (one curve over delta)."""
-    return [
-        r
-        for v in config["mint"]["table1"]["variants"]
-        if mint_variant(v)["benchmark"] in config["table1"]["benchmarks"]
-        for r in mint_runs(v)
-    ]
-
-
-def mint_chosen_inputs(variant):
+def study_files(owner, name):
+    """A study's run records and pruned networks with their baselines' records and networks (for figure
+    jobs that load the networks again)."""
+    s = STUDIES[(owner, name)]
     return {
-        "runs": mint_runs(variant),
-        "baselines": mint_baseline_records(variant),
-        "models": [
-            f"runs/mint/{variant}/p{p}/seed{s}/model.pt"
-            for p in mint_percent_labels(variant)
-            for s in mint_seeds(variant)
-        ],
-        "baseline_models": [
-            f"runs/baselines/{mint_variant(variant)['benchmark']}/seed{s}/model.pt" for s in mint_seeds(variant)
-        ],
+        "runs": s.records(),
+        "baselines": study_baselines(owner, name),
+        "models": s.models(),
+        "baseline_models": [baseline_model(s.benchmark, seed) for seed in s.seeds],
     }
+
+
+def table1_runs():
+    """Every run behind results/table1.csv: the cross-method studies and the papers' curves on its benchmarks."""
+    benches = set(config["table1"]["benchmarks"])
+    return [r for s in STUDIES.values() if s.in_table1 and s.benchmark in benches for r in s.records()]

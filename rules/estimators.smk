@@ -16,11 +16,12 @@ rule mi_benchmark:
         ],
         estimators=sorted(glob.glob(os.path.join(workflow.basedir, "estimators", "*.py"))),
     output:
-        table="results/table2.csv",
-        raw="results/estimators/mi_benchmark_raw.csv",
-        targets="results/perf/estimators_targets.csv",
-        provenance="results/table2.provenance.json",
-        figures=expand("figures/estimators/{name}.png", name=MI_BENCHMARK_FIGURES),
+        **with_provenance(
+            table="results/table2.csv",
+            raw="results/estimators/mi_benchmark_raw.csv",
+            targets="results/perf/estimators_targets.csv",
+            figures=expand("figures/estimators/{name}.png", name=MI_BENCHMARK_FIGURES),
+        ),
     params:
         scale=config["scale"],
         fig_dir=lambda wildcards, output: os.path.dirname(output.figures[0]),
@@ -33,4 +34,4 @@ rule mi_benchmark:
     shell:
         "python -m benchmarks.mi_benchmark --config {input.config:q} --scale {params.scale}"
         " --out-raw {output.raw} --out-table {output.table} --out-targets {output.targets}"
-        " --fig-dir {params.fig_dir} --provenance {output.provenance} --threads {threads} --log {log}"
+        " --fig-dir {params.fig_dir} --provenance {output.table_provenance} --threads {threads} --log {log}"

@@ -5,8 +5,9 @@ rule harness_overhead:
     input:
         data="runs/data/mnist.json",
     output:
-        table="results/perf/harness_overhead.csv",
-        provenance="results/perf/harness_overhead.provenance.json",
+        **with_provenance(
+            table="results/perf/harness_overhead.csv",
+        ),
     params:
         data_root=DATA_ROOT,
         scale=SCALE,

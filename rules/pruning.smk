@@ -1,49 +1,62 @@
-# Pruning: each method on each table1 benchmark at each target ratio and seed, then results/table1.csv.
+# Pruning: one rule for every pruning run of every study (the cross-method table's and each paper's; see
+# benchmarks/studies.py for the path scheme), then results/table1.csv.
 
 
 rule prune:
     input:
-        baseline="runs/baselines/{benchmark}/seed{seed}/model.pt",
-        record="results/baselines/{benchmark}/seed{seed}.json",
+        unpack(
+            lambda w: {
+                "baseline": baseline_model(study_of(w).benchmark, w.seed),
+                "record": baseline_record(study_of(w).benchmark, w.seed),
+                **study_of(w).input_files(int(w.seed)),
+            }
+        ),
     output:
-        model="runs/pruning/{benchmark}/{method}/ratio{ratio}/seed{seed}/model.pt",
-        record="results/pruning/{benchmark}/{method}/ratio{ratio}/seed{seed}.json",
+        model=ibstudies.MODEL,
+        record=ibstudies.RECORD,
+    wildcard_constraints:
+        **ibstudies.WILDCARDS,
     params:
-        spec=lambda w: json.dumps(benchmark_spec(w.benchmark)),
+        spec=lambda w: json.dumps(benchmark_spec(study_of(w).benchmark)),
         data_root=DATA_ROOT,
-        method_params=lambda w: json.dumps(config["table1"]["methods"][w.method].get("params", {})),
-        scope=lambda w: config["table1"]["methods"][w.method].get("scope", "per_layer"),
-        finetune=json.dumps(ibconfig.finetune_protocol(config, config["table1"]["finetune"], SCALE)),
+        method=lambda w: study_of(w).method,
+        method_params=lambda w: json.dumps(
+            study_of(w).method_params(w.setting, study_of(w).input_files(int(w.seed)))
+        ),
+        ratio=lambda w: study_of(w).target_ratio(w.setting),
+        scope=lambda w: study_of(w).scope,
+        finetune=lambda w: json.dumps(study_of(w).finetune),
+        study=lambda w: json.dumps(study_of(w).context(w.setting)),
     log:
-        "logs/prune/{benchmark}_{method}_ratio{ratio}_seed{seed}.log",
+        "logs/prune/{owner}/{study}/{setting}_seed{seed}.log",
     threads: 1
     resources:
-        gpu=lambda w: benchmark_resources(w.benchmark, "gpus", 0),
-        mem_mb=lambda w: benchmark_resources(w.benchmark, "mem_mb", 4000),
-        runtime=lambda w: benchmark_resources(w.benchmark, "runtime", 120),
+        **job_resources(lambda w: study_of(w).benchmark),
     conda:
         "../envs/ibbench.yaml"
     shell:
         "python -m benchmarks.jobs prune --spec {params.spec:q} --seed {wildcards.seed}"
         " --data-root {params.data_root:q} --baseline {input.baseline} --baseline-record {input.record}"
-        " --method {wildcards.method} --method-params {params.method_params:q} --ratio {wildcards.ratio}"
-        " --scope {params.scope} --finetune {params.finetune:q} --model-out {output.model}"
-        " --out {output.record} --threads {threads} --log {log}"
+        " --method {params.method} --method-params {params.method_params:q} --ratio {params.ratio}"
+        " --scope {params.scope} --finetune {params.finetune:q} --study {params.study:q}"
+        " --model-out {output.model} --out {output.record} --threads {threads} --log {log}"
 
 
 rule table1:
     input:
-        runs=table1_runs() + table1_vibnet_runs() + table1_mint_runs(),
+        runs=lambda w: table1_runs(),
         baselines=[r for b in config["table1"]["benchmarks"] for r in seed_results(b)],
     output:
-        table="results/table1.csv",
-        figure="figures/table1.png",
-        provenance="results/table1.provenance.json",
+        **with_provenance(
+            table="results/table1.csv",
+            figure="figures/table1.png",
+        ),
     params:
         config=json.dumps(config["table1"]),
         command=f"snakemake --config scale={SCALE} results/table1.csv",
     log:
         "logs/table1.log",
+    localrule: True
     conda:
         "../envs/ibbench.yaml"
     shell:

@@ -18,16 +18,53 @@ def cfg():
 
 
 def test_shipped_config_is_valid(cfg):
-    C.validate_schema(cfg)
-    C.check_references(cfg)
+    from benchmarks import papers
+
+    full = C.add_paper_sections(copy.deepcopy(cfg))
+    C.validate(full)
+    papers.check(full)
+    assert set(cfg["papers"]) <= set(full) and all(k not in cfg for k in cfg["papers"])
 
 
 @pytest.mark.parametrize("overlay", ["mint_mnist_only.yaml", "vibnet_table2_cpu.yaml"])
-def test_shipped_overlays_merge_into_a_valid_config(cfg, overlay):
-    merged = C.merge(cfg, yaml.safe_load((REPO / "config" / overlay).read_text()))
-    C.validate_schema(merged)
-    C.check_references(merged)
-    assert merged != cfg
+def test_shipped_overlays_override_the_paper_settings(overlay):
+    over = yaml.safe_load((REPO / "config" / overlay).read_text())
+    merged = C.load_config(overrides=over)
+    plain = C.load_config()
+    assert merged != plain
+    # the overlay wins over the paper's file, the rest of the paper's settings stay
+    ((key, section),) = over.items()
+    assert C.merge(plain[key], section) == merged[key]
+
+
+def test_every_paper_has_its_home():
+    """A listed paper has its settings, schema, rules, package and tests; nothing else names it."""
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    snakefile = (REPO / "Snakefile").read_text()
+    for key in cfg["papers"]:
+        for path in (f"config/papers/{key}.yaml", f"config/papers/{key}.schema.yaml", f"rules/papers/{key}.smk",
+                     f"benchmarks/papers/{key}/__init__.py", f"benchmarks/papers/{key}/README.md", f"tests/papers/{key}"):
+            assert (REPO / path).exists(), path
+        assert f'include: "rules/papers/{key}.smk"' in snakefile
+
+
+def test_paper_settings_errors_name_the_paper_key():
+    with pytest.raises(C.ConfigError, match=r"config key 'mint\.variants\.mlp\.params\.groups'.*integer"):
+        C.load_config(overrides={"mint": {"variants": {"mlp": {"params": {"groups": "many"}}}}})
+    with pytest.raises(C.ConfigError, match=r"vibnet\.tables\.table1.*gamma_typo"):
+        C.load_config(overrides={"vibnet": {"tables": {"table1": {"sweep": {"gamma_typo": [1.0]}}}}})
+    with pytest.raises(C.ConfigError, match=r"'ghost' has no settings file"):
+        C.load_config(overrides={"papers": ["vibnet", "ghost"]})
+
+
+def test_paper_cross_references_are_checked():
+    from benchmarks import papers
+
+    cfg = C.load_config(overrides={"mint": {"figures": {"characterize": "nope"}},
+                                   "vibnet": {"tables": {"table1": {"benchmark": "ghost_bench"}}}})
+    with pytest.raises(C.ConfigError) as err:
+        papers.check(cfg)
+    assert "mint.figures.characterize" in str(err.value) and "vibnet.tables.table1.benchmark" in str(err.value)
 
 
 @pytest.mark.parametrize("path,value,expect", [
@@ -97,11 +134,14 @@ def test_slurm_profile_names_only_rules_of_the_workflow():
     """A misspelt rule in the profile's set-resources would be silently ignored by Snakemake."""
     import re
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
-    sources = [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]
-    rules = {m for p in sources for m in re.findall(r"^rule (\w+):", p.read_text(), flags=re.M)}
+    sources = [REPO / "Snakefile", *sorted((REPO / "rules").rglob("*.smk"))]
+    text = {p: p.read_text() for p in sources}
+    rules = {m for t in text.values() for m in re.findall(r"^rule (\w+):", t, flags=re.M)}
     assert profile["executor"] == "slurm"
     unknown = set(profile["set-resources"]) - rules
     assert not unknown, f"profiles/slurm/config.yaml sets resources for unknown rules {sorted(unknown)}"
-    # the aggregation steps stay off the GPU partition
+    # aggregation steps (tables, figures from records, the merge of score chunks) run on the submitting
+    # host, not as cluster jobs: they declare it themselves, so a paper's rules need no profile entry
     for rule in ("table1", "vibnet_table", "mint_scores", "mint_table1", "mint_ablation"):
-        assert profile["set-resources"][rule]["slurm_partition"] == "cpu"
+        body = next(t.split(f"rule {rule}:", 1)[1].split("\nrule ", 1)[0] for t in text.values() if f"rule {rule}:" in t)
+        assert "localrule: True" in body, rule

@@ -75,7 +75,7 @@ def test_registry_and_params_errors():
 def test_pipeline_prunes_finetunes_and_measures(tmp_path):
     """The shared pipeline on a toy MNIST-shaped problem: physically smaller, fine-tuned, measured."""
     from benchmarks.datasets import DatasetInfo, Splits, TensorImageDataset
-    from methods import pipeline
+    from benchmarks import pipeline
 
     info = DatasetInfo("toy", 10, (1, 28, 28), (0.5,), (0.25,), in_memory=True)
     g = torch.Generator().manual_seed(0)

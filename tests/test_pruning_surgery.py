@@ -339,6 +339,6 @@ def test_build_pruned_errors():
     arch = checkpoint.architecture("lenet_300_100", {}, 10, MNIST)
     assert n_params(checkpoint.build(arch | {"widths": {"1": 71, "3": 33}})) == 784 * 71 + 71 + 71 * 33 + 33 + 340
     with pytest.raises(ValueError, match=r"\['5'\].*not prunable units"):
-        build_pruned(arch | {"widths": {"5": 3}})
+        build_pruned(arch | {"widths": {"5": 3}}, checkpoint.build)
     with pytest.raises(ValueError, match=r"width of unit '1' must be an int in \[1, 300\], got 301"):
-        build_pruned(arch | {"widths": {"1": 301}})
+        build_pruned(arch | {"widths": {"1": 301}}, checkpoint.build)

@@ -1,5 +1,5 @@
 """Trainer: determinism, exact resume after interruption, validation-based selection, schedules,
-batched augmentation."""
+batched augmentation, hooks (callbacks with exactly resumed state, extra loss terms)."""
 import math
 
 import pytest
@@ -172,3 +172,212 @@ def test_zero_epochs_keeps_initial_weights():
     assert res.selected_epoch == 0 and res.history == []
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k])
+
+
+# ----------------------------------------------------------------------------------------------------
+# hooks: callbacks and extra loss terms
+# ----------------------------------------------------------------------------------------------------
+STEPS = math.ceil(240 / 32)  # steps per epoch of the toy training split
+
+
+class StepStats(training.Callback):
+    """Stateful per-step callback: a step count, an EMA of the loss (a device tensor: no host sync) and
+    every (epoch, step, global_step) seen; ``seen_here`` is what this object saw itself (not saved)."""
+
+    def __init__(self):
+        self.count, self.ema, self.seen = 0, None, []
+        self.seen_here = []
+
+    def on_step_end(self, ctx):
+        assert not ctx.loss.requires_grad
+        self.count += 1
+        self.ema = ctx.loss.clone() if self.ema is None else 0.9 * self.ema + 0.1 * ctx.loss
+        self.seen.append((ctx.epoch, ctx.step, ctx.global_step))
+        self.seen_here.append((ctx.epoch, ctx.step, ctx.global_step))
+
+    def state_dict(self):
+        return {"count": self.count, "ema": self.ema, "seen": list(self.seen)}
+
+    def load_state_dict(self, state):
+        self.count, self.ema, self.seen = state["count"], state["ema"], list(state["seen"])
+
+
+class EpochStats(training.Callback):
+    """Per-epoch callback: the epochs seen and the first layer's weight norm at each."""
+
+    def __init__(self):
+        self.epochs, self.norms, self.epochs_here = [], [], []
+
+    def on_epoch_end(self, ctx):
+        with torch.no_grad():
+            self.norms.append(ctx.model[1].weight.norm().item())
+        self.epochs.append(ctx.epoch)
+        self.epochs_here.append(ctx.epoch)
+
+    def state_dict(self):
+        return {"epochs": list(self.epochs), "norms": list(self.norms)}
+
+    def load_state_dict(self, state):
+        self.epochs, self.norms = list(state["epochs"]), list(state["norms"])
+
+
+def last_save_point(stop_after: int, every: int) -> int:
+    """Global step count of the last state saved before a kill after ``stop_after`` steps (0: none)."""
+    points = [0]
+    for e in range(PROTOCOL["epochs"]):
+        if (e + 1) * STEPS < stop_after:  # an epoch-end save (a kill on the epoch's last step precedes it)
+            points.append((e + 1) * STEPS)
+        if every:
+            points += [e * STEPS + k for k in range(every, STEPS, every) if e * STEPS + k <= stop_after]
+    return max(points)
+
+
+@pytest.mark.parametrize("stop_after,every", [(3, 0), (11, 0), (13, 4), (16, 4), (20, 4)])
+def test_callbacks_resume_exactly(tmp_path, stop_after, every):
+    full_cbs = [StepStats(), EpochStats()]
+    full_model, full = run(tmp_path / "full.pt", checkpoint_every_steps=every, callbacks=full_cbs)
+    state = tmp_path / "state.pt"
+    with pytest.raises(KeyboardInterrupt):
+        run(state, stop_after_steps=stop_after, checkpoint_every_steps=every,
+            callbacks=[StepStats(), EpochStats()])
+    cbs = [StepStats(), EpochStats()]  # fresh objects: their state comes from the state file
+    resumed_model, resumed = run(state, checkpoint_every_steps=every, callbacks=cbs)
+    assert_same_weights(full_model, resumed_model)
+    assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in full.history]
+    step_full, epoch_full = full_cbs
+    step_res, epoch_res = cbs
+    assert step_full.count == step_res.count == PROTOCOL["epochs"] * STEPS
+    assert torch.equal(step_full.ema, step_res.ema)
+    assert step_full.seen == step_res.seen
+    assert epoch_full.state_dict() == epoch_res.state_dict()
+    # the resumed objects saw exactly the steps and epochs after the save point
+    k = last_save_point(stop_after, every)
+    assert step_res.seen_here == step_full.seen[k:]
+    assert epoch_res.epochs_here == list(range(k // STEPS + 1, PROTOCOL["epochs"] + 1))
+    # a rerun of the finished run restores the final state and trains no further
+    again = [StepStats(), EpochStats()]
+    run(state, checkpoint_every_steps=every, callbacks=again)
+    assert again[0].seen == step_full.seen and again[0].seen_here == [] and torch.equal(again[0].ema, step_full.ema)
+    assert again[1].state_dict() == epoch_full.state_dict() and again[1].epochs_here == []
+
+
+def test_resume_needs_the_same_callbacks(tmp_path):
+    state = tmp_path / "state.pt"
+    with pytest.raises(KeyboardInterrupt):
+        run(state, stop_after_steps=STEPS + 2, callbacks=[StepStats(), EpochStats()])
+    with pytest.raises(ValueError, match="callbacks"):
+        run(state, callbacks=[StepStats()])
+
+
+def test_callbacks_see_every_step_and_the_trained_model():
+    training.seed_everything(0)
+    model = toy_model()
+    calls = []
+
+    class Probe(training.Callback):
+        def __init__(self):
+            self.steps, self.epochs, self.begun, self.prev = [], [], [], None
+
+        def on_train_begin(self, m):
+            self.begun.append(m)
+
+        def on_step_end(self, ctx):
+            assert ctx.model is model and ctx.steps_per_epoch == STEPS
+            w = ctx.model[1].weight.detach().clone()
+            if self.prev is not None:  # called after the optimiser step: the weights moved
+                assert not torch.equal(w, self.prev)
+            self.prev = w
+            assert ctx.logits.shape == (ctx.y.shape[0], 3) and ctx.x.shape[0] == ctx.y.shape[0]
+            self.steps.append((ctx.epoch, ctx.step, ctx.global_step, ctx.y.shape[0], ctx.lr, ctx.loss.clone()))
+            calls.append("step")
+
+        def on_epoch_end(self, ctx):
+            assert ctx.model is model
+            self.epochs.append((ctx.epoch, ctx.row, ctx.val, ctx.best_epoch,
+                                ctx.model[1].weight.detach().clone()))
+            calls.append("epoch")
+
+    probe, second = Probe(), training.Callback()  # the base class: all no-ops
+    res = training.train(model, toy_splits(), dict(PROTOCOL, selection="last"), seed=7, device=CPU,
+                         progress=False, callbacks=[probe, second])
+    epochs = PROTOCOL["epochs"]
+    assert probe.begun == [model]
+    assert len(probe.steps) == epochs * STEPS
+    assert calls == (["step"] * STEPS + ["epoch"]) * epochs
+    assert [(e, s, g) for e, s, g, *_ in probe.steps] == [
+        (e, s, (e - 1) * STEPS + s) for e in range(1, epochs + 1) for s in range(STEPS)]
+    for e in range(1, epochs + 1):
+        rows = [r for r in probe.steps if r[0] == e]
+        assert sum(r[3] for r in rows) == 240  # every sample once per epoch
+        assert {r[4] for r in rows} == {res.history[e - 1]["lr"]}
+        mean_loss = sum(r[5] * r[3] for r in rows) / 240
+        assert mean_loss.item() == pytest.approx(res.history[e - 1]["train_loss"], rel=1e-5)
+    assert [row for _, row, *_ in probe.epochs] == res.history
+    for e, row, val, best_epoch, _ in probe.epochs:
+        assert row["epoch"] == e and val["loss"] == row["val_loss"] and best_epoch == e  # selection "last"
+    # the model they get is the model being trained: with selection "last" it ends as the last epoch's
+    assert torch.equal(probe.epochs[-1][4], model[1].weight)
+    assert not torch.equal(probe.epochs[0][4], model[1].weight)
+
+
+def test_read_only_callback_changes_nothing():
+    class Reader(training.Callback):
+        def __init__(self):
+            self.total = torch.zeros(())
+
+        def on_step_end(self, ctx):
+            with torch.no_grad():
+                self.total += ctx.loss + sum(p.norm() for p in ctx.model.parameters()) + ctx.logits.sum()
+
+        def on_epoch_end(self, ctx):
+            self.norm = ctx.model[1].weight.norm().item()
+
+        def state_dict(self):
+            return {"total": self.total}
+
+    plain_model, plain = run()
+    model, res = run(callbacks=[Reader(), Reader()])
+    assert_same_weights(plain_model, model)
+    assert [h["train_loss"] for h in res.history] == [h["train_loss"] for h in plain.history]
+    assert [h["val_loss"] for h in res.history] == [h["val_loss"] for h in plain.history]
+
+
+def test_extra_losses_add_up():
+    proto = dict(PROTOCOL, epochs=2, augmentation="none")
+    calls = {"a": 0, "b": 0}
+
+    def a(m):
+        calls["a"] += 1
+        return 3.0 * m[1].weight.pow(2).sum()
+
+    def b(m):
+        calls["b"] += 1
+        return 2.0 * m[4].weight.abs().sum()
+
+    def train_with(**kw):
+        training.seed_everything(0)
+        model = toy_model()
+        res = training.train(model, toy_splits(), proto, seed=7, device=CPU, progress=False, **kw)
+        return model, res
+
+    two, res_two = train_with(extra_losses=[a, b])
+    assert calls == {"a": 2 * STEPS, "b": 2 * STEPS}
+    summed, res_summed = train_with(extra_losses=[lambda m: a(m) + b(m)])
+    mixed, res_mixed = train_with(extra_loss=a, extra_losses=[b])  # the old keyword is one more term
+    plain, _ = train_with()
+    for other in (summed, mixed):
+        for (k, v1), (_, v2) in zip(two.state_dict().items(), other.state_dict().items()):
+            assert torch.allclose(v1, v2, rtol=1e-5, atol=1e-6), k
+    assert_same_weights(two, mixed)  # same terms in the same order: bit-identical
+    assert model_norm(two) < model_norm(plain)
+    # terms that do not depend on the weights shift the loss and leave the gradients alone
+    const, res_const = train_with(extra_losses=[lambda m: torch.tensor(1.5), lambda m: torch.tensor(2.25)])
+    plain, res_plain = train_with()
+    assert_same_weights(const, plain)
+    assert [h["train_loss"] for h in res_const.history] == pytest.approx(
+        [h["train_loss"] + 3.75 for h in res_plain.history], rel=1e-6)
+
+
+@torch.no_grad()
+def model_norm(m: nn.Module) -> float:
+    return float(m[1].weight.norm() + m[4].weight.norm())

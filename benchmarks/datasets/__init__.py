@@ -90,5 +90,12 @@ def load_splits(name: str, data_root: Optional[Path] = None, *, val_size: int | 
                   notes={"val_size": n_val, "split_seed": split_seed, "train_pool": n})
 
 
-__all__ = ["Archive", "DATASETS", "DatasetError", "DatasetInfo", "DatasetSpec", "Splits",
+def load_for_benchmark(spec: dict, data_root: Path) -> Splits:
+    """The splits of a resolved benchmark (``benchmarks.config.resolve_benchmark``) at its scale."""
+    return load_splits(spec["dataset"], data_root, val_size=spec["val_size"], split_seed=spec["split_seed"],
+                       max_train=spec["max_train"], max_val=spec["max_val"], max_test=spec["max_test"],
+                       image_size=spec.get("image_size"))
+
+
+__all__ = ["Archive", "DATASETS", "load_for_benchmark", "DatasetError", "DatasetInfo", "DatasetSpec", "Splits",
            "TensorImageDataset", "get", "load_splits", "normalize", "prepare", "split_indices"]

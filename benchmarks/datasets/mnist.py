@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import gzip
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .. import fileio
 from .base import Archive, DatasetError, DatasetInfo, DatasetSpec, TensorImageDataset
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -32,17 +31,16 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def gunzip_atomic(src: Path, dest: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, gzip.open(src, "rb") as inp:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as out, gzip.open(src, "rb") as inp:
             for block in iter(lambda: inp.read(1 << 20), b""):
                 out.write(block)
-        os.replace(tmp, dest)
+
+    try:
+        fileio.atomic_write(dest, write)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise DatasetError(f"cannot decompress {src}: {exc}. The archive is truncated or corrupt; "
                            f"delete it and obtain it again") from exc
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 class IdxImageDataset(DatasetSpec):

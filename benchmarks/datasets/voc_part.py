@@ -23,14 +23,13 @@ truncated file still fails at extraction) and the md5 seen is reported in a warn
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+from .. import fileio
 from .base import (IMAGENET_MEAN, IMAGENET_STD, Archive, DatasetError, DatasetInfo, FileDatasetSpec,
                    ImageRecord, check_split, extract_once, missing_error)
 
@@ -130,13 +129,7 @@ class VocPartSpec(FileDatasetSpec):
             if idx.get("version") == _INDEX_VERSION and idx.get("class") == self.cls:
                 return idx
         idx = self._build_index(root)
-        fd, tmp = tempfile.mkstemp(prefix=f".{INDEX}.", suffix=".part", dir=root)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(idx, f)
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        fileio.write_text(path, json.dumps(idx))
         return idx
 
     def records(self, data_root: Path, split: str) -> list[ImageRecord]:

@@ -25,32 +25,12 @@ outputs or a custom pruner).
 from __future__ import annotations
 
 from torch import nn
-import torch.nn.functional as F
+
+from methods.pruning.modules import ZeroPadShortcut  # the option-A shortcut the pruning tracer knows
 
 from ._validation import check_choice, check_input_shape, check_num_classes
 
 SHORTCUTS = ("A", "B")
-
-
-class ZeroPadShortcut(nn.Module):
-    """Option A: ``x[:, :, ::stride, ::stride]`` with zero channels added on both sides
-    (``(out - in) // 2`` in front, the rest behind: 8 + 8 for 16 -> 32)."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int):
-        super().__init__()
-        if out_channels < in_channels:
-            raise ValueError(f"ZeroPadShortcut cannot reduce channels ({in_channels} -> {out_channels})")
-        self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
-        self.pad_front = (out_channels - in_channels) // 2
-        self.pad_back = out_channels - in_channels - self.pad_front
-
-    def forward(self, x):
-        if self.stride > 1:
-            x = x[:, :, ::self.stride, ::self.stride]
-        return F.pad(x, (0, 0, 0, 0, self.pad_front, self.pad_back))
-
-    def extra_repr(self) -> str:
-        return f"{self.in_channels}, {self.out_channels}, stride={self.stride}"
 
 
 class BasicBlock(nn.Module):

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from ..base import PruningMethod
+from ..base import Harness, PruningMethod, require_harness
 from ..pruning import apply_weight_masks, dead_units
 from .core import (HOOKS, LayerPair, cap_value, collect_activations, connection_masks, dataset_labels,
                    layer_pairs, lookup, pair_groups, per_class_indices, score_pair, select_pairs, thresholds)
@@ -39,6 +39,9 @@ SCORE_KEYS = ("groups", "pair_groups", "samples_per_class", "hook", "skip", "onl
 class MINT(PruningMethod):
     name: ClassVar[str] = "mint"
     weight_level: ClassVar[bool] = True  # prunes connections: the pipeline keeps zeros zero while retraining
+    sweep_params: ClassVar[tuple[str, ...]] = ("prune_percent",)
+    # Table I reports memory as the compressed-npz size of the kept weights, per layer
+    layer_metrics: ClassVar[tuple[str, ...]] = ("csr_mint_mib",)
 
     @dataclass(frozen=True)
     class Params:
@@ -106,14 +109,14 @@ class MINT(PruningMethod):
         everything = layer_pairs(model, example_input)
         return everything, select_pairs(everything, self.params.skip, self.params.only)
 
-    def masks(self, model, units, data, target, device):
+    def masks(self, model, units, data, target, device, harness=None):
         p = self.params
         x0 = torch.zeros((1, *data.info.input_shape), device=device)
         _, pairs = self.pairs(model, x0)
         if p.scores:
             payload = load_scores(p.scores, self.settings())
         else:
-            payload = score(model, data, p, device)
+            payload = score(model, data, p, device, harness=require_harness(self.name, harness))
         scores = payload["scores"]
         missing = [q.name for q in pairs if q.name not in scores]
         if missing:
@@ -145,19 +148,12 @@ class MINT(PruningMethod):
         return masked, keep
 
 
-def _batches(ds, indices: torch.Tensor, device: torch.device):
-    from benchmarks.datasets.base import TensorImageDataset
-    from benchmarks.training import batches_for
-
-    sub = ds.subset(indices) if isinstance(ds, TensorImageDataset) else torch.utils.data.Subset(ds, indices.tolist())
-    return batches_for(sub, device).eval_batches(500)
-
-
-def score(model: nn.Module, splits, params: "MINT.Params", device: torch.device, *,
+def score(model: nn.Module, splits, params: "MINT.Params", device: torch.device, *, harness: Harness,
           chunk: tuple[int, int] = (0, 1), progress: bool = False) -> dict[str, Any]:
     """Scores of every pruned pair: ``{"scores": {pair: (Gc, Gp) float64}, "settings", "n_samples",
     "seconds", "chunk"}``. ``chunk=(k, K)`` computes only the k-th of K interleaved shares of the
-    (pair, parent group) work items (other entries NaN) for parallel jobs; ``merge_scores`` joins them."""
+    (pair, parent group) work items (other entries NaN) for parallel jobs; ``merge_scores`` joins them.
+    ``harness.eval_batches`` gives the (normalised) training images the activations are taken on."""
     k, n_chunks = chunk
     if not 0 <= k < n_chunks:
         raise ValueError(f"chunk: expected 0 <= k < K, got {chunk}")
@@ -167,7 +163,7 @@ def score(model: nn.Module, splits, params: "MINT.Params", device: torch.device,
     everything, pairs = method.pairs(model, x0)
     t0 = time.perf_counter()
     rows = per_class_indices(dataset_labels(splits.train), params.samples_per_class, params.seed)
-    acts = collect_activations(model, _batches(splits.train, rows, device), pairs, params.hook, everything)
+    acts = collect_activations(model, harness.eval_batches(splits.train, rows), pairs, params.hook, everything)
     items = []
     for q in pairs:
         gp, _ = pair_groups(q, params.pair_groups, params.groups)

@@ -2,7 +2,7 @@
 
 Ganesh, Corso, Yasaei Sekeh, "MINT: Deep Network Compression via Mutual Information-based Neuron
 Trimming", ICPR 2020, Sec. III-B, Alg. 1 and appendix A-B. Facts about the authors' code, and where this
-suite differs on purpose, are in ``/work/shared/papers/IMPLEMENTATION_NOTES.md`` and the README.
+suite differs on purpose, are in ``benchmarks/papers/mint/README.md``.
 """
 from __future__ import annotations
 

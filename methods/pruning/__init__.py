@@ -2,8 +2,8 @@
 
 Every method of this suite ends in the same step: keep-masks over *units* (groups of output channels /
 neurons removed together) become a physically smaller network, on which parameters, FLOPs, memory and
-latency are measured (the papers' own codes only mask or zero weights; see
-``/work/shared/papers/IMPLEMENTATION_NOTES.md``).
+latency are measured (the papers' own codes only mask or zero weights; each paper's README in
+``benchmarks/papers/<key>/`` says what its authors' code does).
 
 - ``graph``: ``prunable_units(model, x)``: the units, found by tracing channel dependencies with torch.fx.
 - ``surgery``: ``prune(model, keep, x)`` (a new smaller plain module), ``masked_copy`` (the reference it
@@ -34,9 +34,9 @@ from __future__ import annotations
 from .architecture import architecture_string, build_pruned, pruned_architecture
 from .graph import INPUT_UNIT, Unit, prunable_units
 from .masks import masks_from_scores
-from .modules import ChannelScatter, FlattenSelect
+from .modules import ChannelScatter, FlattenSelect, ZeroPadShortcut
 from .surgery import apply_weight_masks, dead_units, hold_zeros, masked_copy, prune, prune_dead
 
-__all__ = ["INPUT_UNIT", "ChannelScatter", "FlattenSelect", "Unit", "apply_weight_masks", "architecture_string",
+__all__ = ["INPUT_UNIT", "ChannelScatter", "FlattenSelect", "Unit", "ZeroPadShortcut", "apply_weight_masks", "architecture_string",
            "build_pruned", "dead_units", "hold_zeros", "masked_copy", "masks_from_scores", "prunable_units", "prune",
            "prune_dead", "pruned_architecture"]

@@ -6,11 +6,14 @@ model has that unit) and, where the network needs them, ``"index_maps"`` (module
 ``ChannelScatter`` or ``FlattenSelect``): which kept shortcut channels land where and which input
 features are kept are architecture, not weights, and cannot be recovered from the widths.
 
-``build_pruned(arch)`` builds the original from the registry, prunes it with keep-first-k masks of the
+``build_pruned(arch, build_original)`` builds the original with ``build_original(arch without the pruning
+keys)`` (the caller's model registry: this library knows none), prunes it with keep-first-k masks of the
 widths (giving every layer its pruned shape) and installs the recorded index modules, so the pruned
 state dict loads into it. ``benchmarks.checkpoint.build`` calls it for any ``arch`` with ``"widths"``.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 from torch import nn
@@ -48,14 +51,13 @@ def pruned_architecture(arch: dict, pruned_model: nn.Module) -> dict:
     return out
 
 
-def build_pruned(arch: dict) -> nn.Module:
-    """The pruned architecture ``arch`` with fresh weights (shapes and index maps as recorded)."""
-    from benchmarks import checkpoint  # checkpoint.build imports this module lazily
-
+def build_pruned(arch: dict, build_original: Callable[[dict], nn.Module]) -> nn.Module:
+    """The pruned architecture ``arch`` with fresh weights (shapes and index maps as recorded);
+    ``build_original(arch)`` makes the unpruned network an ``arch`` without widths describes."""
     widths = arch.get("widths")
     if not isinstance(widths, dict):
         raise ValueError(f"build_pruned: arch['widths'] must be a dict of unit name -> width, got {widths!r:.200}")
-    base = checkpoint.build({k: v for k, v in arch.items() if k not in PRUNING_KEYS})
+    base = build_original({k: v for k, v in arch.items() if k not in PRUNING_KEYS})
     x = _example(base, arch["input_shape"])
     units = analyse(base, x).units_by_name(include_input=True)
     unknown = sorted(set(widths) - set(units))

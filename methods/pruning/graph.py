@@ -33,9 +33,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from benchmarks.models.resnet_cifar import ZeroPadShortcut
-
-from .modules import ChannelScatter, FlattenSelect
+from .modules import ChannelScatter, FlattenSelect, ZeroPadShortcut
 
 INPUT_UNIT = "input"
 

@@ -1,4 +1,4 @@
-"""The two small index modules a pruned network may contain.
+"""The small channel-map modules a (pruned) network may contain.
 
 Both carry their indices as non-persistent buffers (they move with ``.to(device)`` but are not part of the
 state dict): the indices are architecture, recorded in the checkpoint's ``arch["index_maps"]`` by
@@ -8,6 +8,8 @@ state dict): the indices are architecture, recorded in the checkpoint's ``arch["
   channels on either side were pruned: the identity maps input channel ``src[i]`` to output channel
   ``dst[i]`` and leaves every other output channel zero. A zero-padding module can only place one contiguous
   block of input channels at an offset, which kept channels of a pruned stream no longer form.
+- ``ZeroPadShortcut`` is the option-A shortcut itself (``x[:, :, ::stride, ::stride]`` zero-padded in
+  channels), defined here because the tracer must recognise it as a channel map; models import it.
 - ``FlattenSelect`` replaces the ``nn.Flatten`` in front of the first Linear layer when input features are
   pruned (VIBNet, Dai et al. 2018, Table 1 prunes input pixels): the pruned network still takes whole
   images and keeps the features ``index`` of the flattened input.
@@ -17,6 +19,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -91,3 +94,24 @@ def module_from_spec(spec: dict) -> nn.Module:
     if kind == "flatten_select":
         return FlattenSelect(spec["in_features"], spec["index"], spec["start_dim"], spec["end_dim"])
     raise ValueError(f"index map spec must have kind 'channel_scatter' or 'flatten_select', got {spec!r:.200}")
+
+
+class ZeroPadShortcut(nn.Module):
+    """Option A: ``x[:, :, ::stride, ::stride]`` with zero channels added on both sides
+    (``(out - in) // 2`` in front, the rest behind: 8 + 8 for 16 -> 32)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int):
+        super().__init__()
+        if out_channels < in_channels:
+            raise ValueError(f"ZeroPadShortcut cannot reduce channels ({in_channels} -> {out_channels})")
+        self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
+        self.pad_front = (out_channels - in_channels) // 2
+        self.pad_back = out_channels - in_channels - self.pad_front
+
+    def forward(self, x):
+        if self.stride > 1:
+            x = x[:, :, ::self.stride, ::self.stride]
+        return F.pad(x, (0, 0, 0, 0, self.pad_front, self.pad_back))
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, stride={self.stride}"

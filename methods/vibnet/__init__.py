@@ -10,9 +10,10 @@ units with small ``alpha`` are removed; the test-time network multiplies by ``mu
 - ``surgery``: IB placement in a registry network (``equip``) and the exact conversion back to a plain,
   smaller-to-be network of the registry architecture (``to_plain``).
 - ``VIBNet``: the ``PruningMethod``. ``masks`` equips the given network (or a freshly initialised copy,
-  ``from_scratch``, as the paper's LeNet experiments), trains it with the shared trainer under
-  ``Params.protocol``, and returns the folded plain network with the keep-masks; the shared pipeline then
-  removes the units physically, optionally fine-tunes and measures (``methods.pipeline``). The compression
+  ``from_scratch``, as the paper's LeNet experiments), trains it under ``Params.protocol`` with the
+  caller's trainer (``harness.train``, the KL term as an extra loss) and returns the folded plain network
+  with the keep-masks; a pipeline (the suite's: ``benchmarks.pipeline``) then removes the units
+  physically, optionally fine-tunes and measures. The compression
   is set by ``gamma`` (or ``kl_fac``), not by the pipeline's target ratio, which VIBNet ignores; the
   target's ``min_keep`` / ``min_keep_fraction`` floors are honoured.
 """
@@ -27,7 +28,7 @@ from typing import Any, ClassVar, Optional, Union
 import torch
 from torch import nn
 
-from ..base import PruningMethod, Target
+from ..base import PruningMethod, Target, require_harness
 from .layers import (FORMS, InformationBottleneck, code_equivalent_gamma, decay_penalty, kl_penalty,
                      objective_coefficients, parameter_groups)
 from .surgery import FoldingError, Site, WithBottleneck, bottlenecks, equip, find_sites, to_plain
@@ -54,10 +55,12 @@ def reinitialise(model: nn.Module) -> nn.Module:
 
 class VIBNet(PruningMethod):
     name: ClassVar[str] = "vibnet"
+    # the compression follows from the KL weight: gamma (paper form) or kl_fac (the authors' code form)
+    sweep_params: ClassVar[tuple[str, ...]] = ("gamma", "kl_fac")
 
     @dataclass(frozen=True)
     class Params:
-        """``protocol``: the IB-training protocol for ``benchmarks.training.train`` (optimizer sgd/adam, lr,
+        """``protocol``: the IB-training protocol for the harness's trainer (optimizer sgd/adam, lr,
         batch_size, epochs, weight_decay, schedule, ...). ``faithful_to="paper"`` needs ``gamma`` (one
         value, or one per bottlenecked layer in execution order, the input bottleneck first);
         ``faithful_to="code"`` needs ``kl_fac`` (loss ``CE + kl_fac * sum_i KL_code_i``, weight decay also
@@ -143,9 +146,11 @@ class VIBNet(PruningMethod):
 
         return extra_loss
 
-    def masks(self, model, units, data, target, device):
-        from benchmarks import training
+    def trains_from_scratch(self) -> bool:
+        return self.params.from_scratch
 
+    def masks(self, model, units, data, target, device, harness=None):
+        harness = require_harness(self.name, harness)
         p = self.params
         info = getattr(data, "info", None)
         if info is None or not hasattr(data, "train"):
@@ -158,8 +163,8 @@ class VIBNet(PruningMethod):
         protocol = dict(p.protocol)
         wd = float(protocol.get("weight_decay", 0.0))
         protocol["weight_decay"] = 0.0  # applied through self.loss, per parameter group
-        res = training.train(ib_model, data, protocol, seed=p.seed, device=device, state_path=p.state_path,
-                             extra_loss=self.loss(ib_model, wd))
+        res = harness.train(ib_model, protocol, seed=p.seed, state_path=p.state_path,
+                            extra_losses=[self.loss(ib_model, wd)])
         plain, keep = to_plain(ib_model, x0)
         self.report = {
             "selected_epoch": res.selected_epoch, "val": res.val, "history": res.history,

@@ -31,7 +31,7 @@ The trainer's loss is the mini-batch mean of the cross-entropy ``-log q(y | h_L)
 ``sum_i (gamma_i / L) * KL_i``, with L = the number of IB layers of the network (an input bottleneck,
 VIBNet Table 1, counts as one more layer: it brings its own KL and data term).
 
-The authors' code (``faithful_to="code"``; see ``/work/shared/papers/IMPLEMENTATION_NOTES.md``) differs:
+The authors' code (``faithful_to="code"``; ``benchmarks/papers/vibnet/README.md``) differs:
 
 - it stores ``alpha_code = sigma^2 / mu^2`` (the paper's alpha inverted) and keeps a unit when
   ``log(sigma^2) - log(mu^2 + 1e-8) < threshold`` (threshold 0);

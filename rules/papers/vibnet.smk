@@ -1,0 +1,39 @@
+# VIBNet (Dai et al., ICML 2018), Tables 1-4. Runs: the studies of benchmarks/papers/vibnet (one per config
+# table, made by the shared `prune` rule); here each paper table with the paper's rows beside ours, and
+# the sweeps as figures. Outputs -> functions: benchmarks/papers/vibnet/README.md.
+from benchmarks.papers import vibnet as vibnet_paper
+
+VIBNET_TABLES = vibnet_paper.paper_tables(config)
+
+
+rule vibnet_table:
+    input:
+        runs=lambda w: owner_runs("vibnet", VIBNET_TABLES[w.n]),
+        reference=os.path.join(workflow.basedir, "results", "reference", "vibnet_table{n}.csv"),
+        baseline_runs=lambda w: vibnet_paper.core_runs(config, STUDIES, w.n, ibtable1.OWNER),
+    output:
+        **with_provenance(
+            table="results/vibnet/table{n}.csv",
+            sweep="results/vibnet/table{n}_sweep.csv",
+            figure="figures/vibnet/table{n}_sweep.png",
+        ),
+    params:
+        config=lambda w: json.dumps({t: config["vibnet"]["tables"][t] for t in VIBNET_TABLES[w.n]}),
+        tolerance=config["vibnet"]["error_tolerance_pct"],
+        target_factor=config["vibnet"]["target_factor"],
+        command=lambda w: f"snakemake --config scale={SCALE} results/vibnet/table{w.n}.csv",
+    log:
+        "logs/vibnet/table{n}.log",
+    localrule: True
+    conda:
+        "../../envs/ibbench.yaml"
+    shell:
+        "python -m benchmarks.papers.vibnet.tables --table {wildcards.n} --runs {input.runs}"
+        " --reference {input.reference} --baseline-runs {input.baseline_runs} --tolerance {params.tolerance}"
+        " --target-factor {params.target_factor} --out {output.table} --sweep-out {output.sweep}"
+        " --figure {output.figure} --command {params.command:q} --config {params.config:q} --log {log}"
+
+
+rule vibnet_all:
+    input:
+        expand("results/vibnet/table{n}.csv", n=sorted(VIBNET_TABLES)),

@@ -1,0 +1,30 @@
+"""VIBNet's committed tables rebuild from the committed run records with the same numbers."""
+import json
+
+import pytest
+
+from conftest import REPO, assert_same_table, committed_config, committed_studies
+
+
+@pytest.mark.parametrize("n", ["1", "2"])
+def test_committed_table_rebuilds(n, tmp_path, monkeypatch):
+    from benchmarks import table1
+    from benchmarks.papers import vibnet
+    from benchmarks.papers.vibnet import tables
+
+    monkeypatch.chdir(REPO)
+    cfg = committed_config("vibnet_table2_cpu.yaml")
+    studies = committed_studies(cfg)
+    names = vibnet.paper_tables(cfg)[n]
+    runs = [r for t in names for r in studies[("vibnet", t)].records()]
+    core = vibnet.core_runs(cfg, studies, n, table1.OWNER)
+    assert runs and core
+    out = tmp_path / f"table{n}.csv"
+    assert tables.main(["--table", n, "--runs", *runs, "--baseline-runs", *core,
+                        "--reference", f"results/reference/vibnet_table{n}.csv",
+                        "--tolerance", str(cfg["vibnet"]["error_tolerance_pct"]),
+                        "--target-factor", str(cfg["vibnet"]["target_factor"]), "--out", str(out),
+                        "--sweep-out", str(tmp_path / "sweep.csv"), "--figure", str(tmp_path / "sweep.png"),
+                        "--config", json.dumps({t: cfg["vibnet"]["tables"][t] for t in names})]) == 0
+    assert_same_table(out, REPO / "results" / "vibnet" / f"table{n}.csv")
+    assert_same_table(tmp_path / "sweep.csv", REPO / "results" / "vibnet" / f"table{n}_sweep.csv")
