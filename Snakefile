@@ -22,8 +22,9 @@ ibconfig.validate(config)
 ibpapers.check(config)
 
 SCALE = config["scale"]
-# Jobs call `python -m ...`: make that the interpreter Snakemake runs in (a venv need not be activated).
-ibconfig.put_interpreter_first_on_path()
+# Jobs call `python -m ...`: make that the interpreter Snakemake runs in (a venv need not be activated),
+# importing this checkout's code (also when another checkout is the installed package).
+ibconfig.put_interpreter_first_on_path(workflow.basedir)
 # Resolved against the launch directory before the smoke workdir switch, so both scales share the data.
 DATA_ROOT = str(ibconfig.data_root(config))
 MIRROR = ibconfig.mirror(config)

@@ -29,12 +29,15 @@ class ConfigError(ValueError):
     """A configuration value that is missing, of the wrong type or not allowed (names the key)."""
 
 
-def put_interpreter_first_on_path() -> None:
+def put_interpreter_first_on_path(code_root: Optional[Path] = None) -> None:
     """Make ``python`` in job shells the interpreter running Snakemake, so jobs see the same packages
-    whether or not a virtual environment was activated."""
+    whether or not a virtual environment was activated; with ``code_root`` (the workflow's folder), jobs
+    import the code of this checkout even when another one is the installed package."""
     import sys
 
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    if code_root is not None:
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(code_root), os.environ.get("PYTHONPATH")) if p)
 
 
 def enter_scale_workdir(scale: str) -> Path:
