@@ -50,6 +50,7 @@ include: "rules/estimators.smk"
 # One line per paper: its rules (its settings come from config/papers/<key>.yaml, listed under `papers`).
 include: "rules/papers/vibnet.smk"
 include: "rules/papers/mint.smk"
+include: "rules/papers/aura.smk"
 
 
 rule all:

@@ -269,6 +269,7 @@ def resolve_benchmark(config: dict, name: str, scale: Optional[str] = None) -> d
         "max_test": b.get("max_test"),
         "image_size": None,
         "device": config.get("device", "auto"),
+        "input_scaling": b.get("input_scaling", "standardize"),
     }
     if scale == "smoke":
         s = config["smoke"]

@@ -25,6 +25,7 @@ from .config import ConfigError
 from .fileio import write_json
 from .provenance import git_commit
 from .reference import load_reference
+from .studies import record_setting
 
 log = logging.getLogger("ibbench.jobs")
 # Smoke runs check the pipeline, not the speed: time batch 1 only, a few repeats.
@@ -101,7 +102,7 @@ def evaluate(spec: dict, data_root: Path, model_path: Path, train_summary: Path,
 
 def prune(spec: dict, seed: int, data_root: Path, baseline: Path, baseline_record: Path, method: str,
           method_params: dict, ratio: float, scope: str, finetune: Optional[dict], model_out: Path,
-          out: Path, study: Optional[dict] = None) -> dict:
+          out: Path, study: Optional[dict] = None, widths: Optional[dict] = None) -> dict:
     """One run of a study (``benchmarks.studies``): the pipeline, then the run record with the study's
     context (owner, name, sweep parameter and value) so tables never parse paths."""
     from methods import Target
@@ -112,7 +113,7 @@ def prune(spec: dict, seed: int, data_root: Path, baseline: Path, baseline_recor
     training.seed_everything(seed)
     splits = datasets.load_for_benchmark(spec, data_root)
     rec = pipeline.run(baseline, splits, method=method, method_params=method_params,
-                       target=Target(ratio=ratio, scope=scope), finetune=finetune, seed=seed, device=device,
+                       target=Target(ratio=ratio, scope=scope, widths=widths), finetune=finetune, seed=seed, device=device,
                        out_model=model_out, state_path=Path(model_out).with_name("finetune_state.pt"),
                        measure_options=SMOKE_MEASURE if spec["scale"] == "smoke" else None)
     base = json.loads(Path(baseline_record).read_text())
@@ -121,7 +122,7 @@ def prune(spec: dict, seed: int, data_root: Path, baseline: Path, baseline_recor
                 "finetune_protocol": (finetune or {}).get("name")})
     if study:
         rec["study"] = study
-        rec["setting"] = f"{study['sweep_param']}={study['sweep_value']:g}"
+        rec["setting"] = record_setting(rec)
     write_json(out, rec)
     Path(model_out).with_name("finetune_state.pt").unlink(missing_ok=True)
     log.info("%s %s ratio %.2f seed %d: %s, test error %.2f%% (baseline %.2f%%), r_W %.2f%%",
@@ -206,6 +207,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     pr.add_argument("--ratio", type=float, required=True)
     pr.add_argument("--scope", choices=["per_layer", "global"], default="per_layer")
     pr.add_argument("--finetune", default="null", help="fine-tuning protocol as JSON (null: none)")
+    pr.add_argument("--widths", default="null", help="final widths per unit as JSON (null: the ratio applies)")
     pr.add_argument("--study", default="null", help="the study this run belongs to, as JSON (benchmarks.studies)")
     pr.add_argument("--model-out", type=Path, required=True)
     pr.add_argument("--out", type=Path, required=True)
@@ -223,7 +225,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         elif a.cmd == "prune":
             prune(json.loads(a.spec), a.seed, a.data_root, a.baseline, a.baseline_record, a.method,
                   json.loads(a.method_params), a.ratio, a.scope, json.loads(a.finetune), a.model_out, a.out,
-                  json.loads(a.study))
+                  json.loads(a.study), json.loads(a.widths))
         else:
             summarize(a.inputs, a.out, a.command, json.loads(a.config))
     except (datasets.DatasetError, ConfigError, ValueError, KeyError) as exc:

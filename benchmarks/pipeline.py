@@ -29,7 +29,7 @@ from methods.pruning import architecture_string, hold_zeros, prunable_units, pru
 
 from . import checkpoint, metrics, training
 from .datasets import Splits, TensorImageDataset
-from .studies import TARGET_PARAM, value_label
+from .studies import TARGET_PARAM, TARGET_PARAMS, WIDTHS_PARAM, value_label
 
 log = logging.getLogger("ibbench.prune")
 
@@ -60,8 +60,10 @@ def setting_label(method_cls, method_params: dict, target: Target) -> str:
     """What distinguishes the runs of one study: the value of the parameter its method sweeps (declared by
     the method, ``sweep_params``), else the target ratio."""
     for key in method_cls.sweep_params:
-        if key != TARGET_PARAM and method_params.get(key) is not None:
+        if key not in TARGET_PARAMS and method_params.get(key) is not None:
             return f"{key}={value_label(method_params[key])}"
+    if target.widths is not None:
+        return f"{WIDTHS_PARAM}=" + "-".join(str(w) for w in target.widths.values())
     return f"{TARGET_PARAM}={target.ratio:g}"
 
 

@@ -2,9 +2,10 @@
 study, made by one Snakemake rule (``prune``) under one path scheme.
 
 A study is one pruning method with fixed params on one benchmark, swept over one of the method's
-``sweep_params`` (the target ``ratio`` for structural methods, ``gamma`` for VIBNet, ``prune_percent`` for
-MINT), on every seed. Its owner is the table that reports it: ``pruning`` (``results/table1.csv``) or a
-paper key. Paths (``setting`` is ``<sweep param><value>``, e.g. ``ratio0.5``, ``gamma0.001``)::
+``sweep_params`` (the target ``ratio`` or named target ``widths`` for structural methods, ``gamma`` for
+VIBNet, ``prune_percent`` for MINT), on every seed. Its owner is the table that reports it: ``pruning``
+(``results/table1.csv``) or a paper key. Paths (``setting`` is ``<sweep param><value>`` for numbers, e.g.
+``ratio0.5``, ``gamma0.001``, and ``<sweep param>-<name>`` for named widths, e.g. ``widths-paper``)::
 
     results/<owner>/runs/<study>/<setting>/seed<seed>.json     the run record
     runs/<owner>/<study>/<setting>/seed<seed>/model.pt          the pruned network
@@ -23,12 +24,14 @@ from typing import Any, Optional
 RECORD = "results/{owner}/runs/{study}/{setting}/seed{seed}.json"
 MODEL = "runs/{owner}/{study}/{setting}/seed{seed}/model.pt"
 # The wildcard patterns of the path scheme (also the rule's wildcard constraints).
-WILDCARDS = {"owner": r"[a-z0-9_]+", "study": r"[A-Za-z0-9_.\-]+", "setting": r"[a-z_]+[0-9.e+\-]+"}
+WILDCARDS = {"owner": r"[a-z0-9_]+", "study": r"[A-Za-z0-9_.\-]+", "setting": r"[A-Za-z0-9_.+\-]+"}
 TARGET_PARAM = "ratio"  # the sweep parameter that is the pipeline's target ratio rather than a method param
+WIDTHS_PARAM = "widths"  # the sweep over named final widths per unit (Target.widths), e.g. a paper's limits
+TARGET_PARAMS = (TARGET_PARAM, WIDTHS_PARAM)
 
 
-def value_label(value: float) -> str:
-    return f"{float(value):g}"
+def value_label(value) -> str:
+    return value if isinstance(value, str) else f"{float(value):g}"
 
 
 @dataclass(frozen=True)
@@ -47,15 +50,26 @@ class Study:
     inputs: dict = field(default_factory=dict)
     # whether the study's curve joins the cross-method comparison results/table1.csv
     in_table1: bool = False
+    # sweep "widths": value name -> {unit name: final width}
+    widths: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        object.__setattr__(self, "values", tuple(float(v) for v in self.values))
+        if self.sweep_param == WIDTHS_PARAM:
+            missing = [v for v in self.values if v not in self.widths]
+            if missing or not all(isinstance(v, str) for v in self.values):
+                raise ValueError(f"study {self.owner}/{self.name}: sweeping widths needs named values with their "
+                                 f"widths; values {list(self.values)}, widths for {sorted(self.widths)}")
+        else:
+            object.__setattr__(self, "values", tuple(float(v) for v in self.values))
+        object.__setattr__(self, "values", tuple(self.values))
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         if not self.values or not self.seeds:
             raise ValueError(f"study {self.owner}/{self.name}: needs at least one sweep value and one seed")
 
     # -------------------------------------------------------------- paths
-    def setting(self, value: float) -> str:
+    def setting(self, value) -> str:
+        if isinstance(value, str):
+            return f"{self.sweep_param}-{value}"
         return f"{self.sweep_param}{value_label(value)}"
 
     def settings(self) -> list[str]:
@@ -73,19 +87,23 @@ class Study:
     def models(self, settings: Optional[list[str]] = None, seeds: Optional[list[int]] = None) -> list[str]:
         return [self.model(st, s) for st in (settings or self.settings()) for s in (seeds or self.seeds)]
 
-    def value_of(self, setting: str) -> float:
-        if not setting.startswith(self.sweep_param):
-            raise ValueError(f"study {self.owner}/{self.name}: setting {setting!r} is not a value of "
-                             f"{self.sweep_param!r} (settings: {self.settings()})")
-        return float(setting[len(self.sweep_param):])
+    def value_of(self, setting: str):
+        for v in self.values:
+            if self.setting(v) == setting:
+                return v
+        raise ValueError(f"study {self.owner}/{self.name}: setting {setting!r} is not one of its settings "
+                         f"{self.settings()}")
 
     # -------------------------------------------------------------- what the prune job gets
     def target_ratio(self, setting: str) -> float:
         return self.value_of(setting) if self.sweep_param == TARGET_PARAM else 0.0
 
+    def target_widths(self, setting: str) -> Optional[dict]:
+        return dict(self.widths[self.value_of(setting)]) if self.sweep_param == WIDTHS_PARAM else None
+
     def method_params(self, setting: str, inputs: Optional[dict] = None) -> dict[str, Any]:
         p = dict(self.params)
-        if self.sweep_param != TARGET_PARAM:
+        if self.sweep_param not in TARGET_PARAMS:
             p[self.sweep_param] = self.value_of(setting)
         p.update(inputs or {})
         return p
@@ -103,6 +121,7 @@ class Study:
 
 
 def check_sweep(study: Study, sweep_params: tuple[str, ...]) -> None:
+    # (a method's sweep_params name the target forms it honours, "ratio" and "widths", and its own params)
     """The study sweeps a parameter its method declares (``PruningMethod.sweep_params``)."""
     if study.sweep_param not in sweep_params:
         raise ValueError(f"study {study.owner}/{study.name}: method {study.method!r} sweeps {list(sweep_params)}, "

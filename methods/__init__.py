@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .aura import Aura
 from .base import PruningMethod, Target
+from .hrel import HRel
 from .l1_norm import L1Norm
 from .mint import MINT
 from .random_pruning import RandomPruning
@@ -17,6 +19,8 @@ METHODS: dict[str, type[PruningMethod]] = {
     "l1": L1Norm,
     "vibnet": VIBNet,
     "mint": MINT,
+    "hrel": HRel,
+    "aura": Aura,
 }
 
 

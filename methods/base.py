@@ -13,7 +13,7 @@ A method declares, as class attributes, what the code that runs it (a pipeline, 
 so that such code never tests a method's name:
 
 * ``sweep_params``: the parameters whose value sets how much is pruned and which a study sweeps
-  (``"ratio"`` is the target ratio every structural method honours);
+  (``"ratio"`` and ``"widths"`` are the two forms of ``Target`` every structural method honours);
 * ``weight_level``: True for methods that zero connections inside layers (kept zero while retraining)
   rather than remove whole units only;
 * ``layer_metrics``: extra per-layer measurements its paper reports (e.g. MINT's compressed storage);
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterable, Optional, Protocol, Sequence
+from typing import Any, ClassVar, Iterable, Mapping, Optional, Protocol, Sequence
 
 import torch
 from torch import nn
@@ -37,18 +37,29 @@ from torch import nn
 @dataclass(frozen=True)
 class Target:
     """How much to remove: ``ratio`` of the units, ranked ``scope``-wide ("per_layer" or "global"), never
-    leaving a unit with fewer than ``max(min_keep, ceil(min_keep_fraction * size))`` channels."""
+    leaving a unit with fewer than ``max(min_keep, ceil(min_keep_fraction * size))`` channels; or, with
+    ``widths`` (unit name -> channels to keep), exactly those widths for the named units (the others
+    untouched), so that methods can be compared at equal architecture."""
 
     ratio: float
     scope: str = "per_layer"
     min_keep: int = 1
     min_keep_fraction: float = 0.0
+    widths: Optional[Mapping[str, int]] = None
 
     def __post_init__(self):
         if not 0.0 <= self.ratio < 1.0:
             raise ValueError(f"target ratio must be in [0, 1), got {self.ratio}")
         if self.scope not in ("per_layer", "global"):
             raise ValueError(f"target scope must be 'per_layer' or 'global', got {self.scope!r}")
+        if self.widths is not None:
+            if not isinstance(self.widths, Mapping) or not self.widths:
+                raise ValueError(f"target widths must be a non-empty mapping unit name -> width, got {self.widths!r}")
+            bad = {k: v for k, v in self.widths.items()
+                   if isinstance(v, bool) or not isinstance(v, int) or v < 1 or not isinstance(k, str)}
+            if bad:
+                raise ValueError(f"target widths must be positive ints per unit name, got {bad}")
+            object.__setattr__(self, "widths", dict(self.widths))
 
 
 class Harness(Protocol):
@@ -76,7 +87,7 @@ def require_harness(method: str, harness: Optional[Harness]) -> Harness:
 
 class PruningMethod:
     name: ClassVar[str] = "base"
-    sweep_params: ClassVar[tuple[str, ...]] = ("ratio",)
+    sweep_params: ClassVar[tuple[str, ...]] = ("ratio", "widths")
     weight_level: ClassVar[bool] = False
     layer_metrics: ClassVar[tuple[str, ...]] = ()
 
@@ -108,8 +119,10 @@ class PruningMethod:
         """Default: score, then the shared scores -> masks step. Returns (model to prune, keep-masks).
         ``data``: the dataset splits (``train``/``val``/``test`` datasets and ``info`` with
         ``input_shape``); ``harness``: see ``Harness`` (needed by methods that train or read batches)."""
-        from .pruning import masks_from_scores
+        from .pruning import masks_from_scores, masks_to_widths
 
         scores = self.scores(model, units, data, device)
+        if target.widths is not None:
+            return model, masks_to_widths(scores, target.widths)
         return model, masks_from_scores(scores, ratio=target.ratio, scope=target.scope,
                                         min_keep=target.min_keep, min_keep_fraction=target.min_keep_fraction)

@@ -24,6 +24,7 @@ rule prune:
             study_of(w).method_params(w.setting, study_of(w).input_files(int(w.seed)))
         ),
         ratio=lambda w: study_of(w).target_ratio(w.setting),
+        widths=lambda w: json.dumps(study_of(w).target_widths(w.setting)),
         scope=lambda w: study_of(w).scope,
         finetune=lambda w: json.dumps(study_of(w).finetune),
         study=lambda w: json.dumps(study_of(w).context(w.setting)),
@@ -38,7 +39,7 @@ rule prune:
         "python -m benchmarks.jobs prune --spec {params.spec:q} --seed {wildcards.seed}"
         " --data-root {params.data_root:q} --baseline {input.baseline} --baseline-record {input.record}"
         " --method {params.method} --method-params {params.method_params:q} --ratio {params.ratio}"
-        " --scope {params.scope} --finetune {params.finetune:q} --study {params.study:q}"
+        " --scope {params.scope} --widths {params.widths:q} --finetune {params.finetune:q} --study {params.study:q}"
         " --model-out {output.model} --out {output.record} --threads {threads} --log {log}"
 
 

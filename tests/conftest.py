@@ -165,7 +165,8 @@ def run_study(study, root, tmp_path, spec, inputs=None, out=None):
     setting = study.settings()[0]
     return jobs.prune(spec, 0, root, tmp_path / "model.pt", tmp_path / "seed0.json", study.method,
                       study.method_params(setting, inputs), study.target_ratio(setting), study.scope, study.finetune,
-                      tmp_path / f"{study.name}.pt", out or tmp_path / f"{study.name}.json", study.context(setting))
+                      tmp_path / f"{study.name}.pt", out or tmp_path / f"{study.name}.json", study.context(setting),
+                      study.target_widths(setting))
 
 
 def snakemake(workdir, *args, timeout=900):

@@ -90,11 +90,31 @@ def load_splits(name: str, data_root: Optional[Path] = None, *, val_size: int | 
                   notes={"val_size": n_val, "split_seed": split_seed, "train_pool": n})
 
 
+INPUT_SCALINGS = ("standardize", "unit")
+
+
+def with_unit_inputs(splits: Splits) -> Splits:
+    """The same in-memory splits with inputs in [0, 1] (no mean/std standardisation), as ``ToTensor()``
+    alone gives them (HRel's and ibcnn's code)."""
+    info = dataclasses.replace(splits.info, mean=(0.0,) * len(splits.info.mean), std=(1.0,) * len(splits.info.std))
+    parts = []
+    for ds in (splits.train, splits.val, splits.test):
+        if not isinstance(ds, TensorImageDataset):
+            raise DatasetError(f"{info.name}: input_scaling 'unit' needs an in-memory dataset (MNIST/CIFAR style)")
+        parts.append(TensorImageDataset(ds.images, ds.labels, info))
+    return Splits(*parts, info=info, notes={**splits.notes, "input_scaling": "unit"})
+
+
 def load_for_benchmark(spec: dict, data_root: Path) -> Splits:
-    """The splits of a resolved benchmark (``benchmarks.config.resolve_benchmark``) at its scale."""
-    return load_splits(spec["dataset"], data_root, val_size=spec["val_size"], split_seed=spec["split_seed"],
-                       max_train=spec["max_train"], max_val=spec["max_val"], max_test=spec["max_test"],
-                       image_size=spec.get("image_size"))
+    """The splits of a resolved benchmark (``benchmarks.config.resolve_benchmark``) at its scale, its inputs
+    standardised by the dataset's mean/std (default) or in [0, 1] (``input_scaling: unit``)."""
+    splits = load_splits(spec["dataset"], data_root, val_size=spec["val_size"], split_seed=spec["split_seed"],
+                         max_train=spec["max_train"], max_val=spec["max_val"], max_test=spec["max_test"],
+                         image_size=spec.get("image_size"))
+    scaling = spec.get("input_scaling", "standardize")
+    if scaling not in INPUT_SCALINGS:
+        raise DatasetError(f"input_scaling: expected one of {INPUT_SCALINGS}, got {scaling!r}")
+    return with_unit_inputs(splits) if scaling == "unit" else splits
 
 
 __all__ = ["Archive", "DATASETS", "load_for_benchmark", "DatasetError", "DatasetInfo", "DatasetSpec", "Splits",

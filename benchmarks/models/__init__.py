@@ -9,6 +9,7 @@ of being ignored.
 |-----------------|-----------------|--------------------------------------------|-------------------------------------|
 | lenet_300_100   | mlp.py          | vibnet (Table 1)                           | --                                  |
 | lenet5_caffe    | lenet.py        | vibnet (Table 2)                           | --                                  |
+| lenet5_hrel     | lenet.py        | aura (HRel's LeNet-5: ReLU after convs)    | --                                  |
 | mint_mlp        | mlp.py          | mint (MNIST)                               | dropout=0.2                         |
 | vgg16_cifar     | vgg_cifar.py    | vibnet (Tables 3-4), mint, aura/HRel       | head (required), dropout=0.0        |
 | resnet56        | resnet_cifar.py | mint, aura                                 | shortcut='A'                        |
@@ -32,7 +33,7 @@ from torch import nn
 
 from .ibcnn import build_ibcnn
 from .imagenet import PretrainedWeightsError, build_resnet50, build_vgg16
-from .lenet import build_lenet5_caffe
+from .lenet import build_lenet5_caffe, build_lenet5_hrel
 from .mlp import build_lenet_300_100, build_mint_mlp
 from .resnet_cifar import build_resnet56, build_resnet110
 from .vgg_cifar import HEADS as VGG_CIFAR_HEADS
@@ -43,6 +44,7 @@ __all__ = ["MODELS", "VGG_CIFAR_HEADS", "PretrainedWeightsError", "build_model",
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "lenet_300_100": build_lenet_300_100,
     "lenet5_caffe": build_lenet5_caffe,
+    "lenet5_hrel": build_lenet5_hrel,
     "mint_mlp": build_mint_mlp,
     "vgg16_cifar": build_vgg16_cifar,
     "resnet56": build_resnet56,

@@ -33,10 +33,10 @@ from __future__ import annotations
 
 from .architecture import architecture_string, build_pruned, pruned_architecture
 from .graph import INPUT_UNIT, Unit, prunable_units
-from .masks import masks_from_scores
+from .masks import masks_from_scores, masks_to_widths, resolve_widths
 from .modules import ChannelScatter, FlattenSelect, ZeroPadShortcut
 from .surgery import apply_weight_masks, dead_units, hold_zeros, masked_copy, prune, prune_dead
 
 __all__ = ["INPUT_UNIT", "ChannelScatter", "FlattenSelect", "Unit", "ZeroPadShortcut", "apply_weight_masks", "architecture_string",
-           "build_pruned", "dead_units", "hold_zeros", "masked_copy", "masks_from_scores", "prunable_units", "prune",
+           "build_pruned", "dead_units", "hold_zeros", "masked_copy", "masks_from_scores", "masks_to_widths", "resolve_widths", "prunable_units", "prune",
            "prune_dead", "pruned_architecture"]

@@ -17,6 +17,7 @@
 """
 from __future__ import annotations
 
+import fnmatch
 import math
 from typing import Mapping
 
@@ -93,4 +94,34 @@ def masks_from_scores(scores: Mapping[str, torch.Tensor], *, ratio: float, scope
     chosen = allowed[:int(math.floor(ratio * vals.numel() + 0.5))]
     for i, n in enumerate(names):
         keep[n][pos[chosen[unit[chosen] == i]]] = False
+    return keep
+
+
+def resolve_widths(widths: Mapping[str, int], units: list[str]) -> dict[str, int]:
+    """``widths`` keyed by unit names or shell patterns (``layer1.*.conv1``) -> one width per matching unit
+    of ``units`` (an exact name wins over a pattern; among patterns the first listed). A key that matches
+    no unit is an error."""
+    out: dict[str, int] = {}
+    for key, w in widths.items():
+        hits = [u for u in units if u == key or (any(ch in key for ch in "*?[") and fnmatch.fnmatchcase(u, key))]
+        if not hits:
+            raise ValueError(f"widths: {key!r} matches no prunable unit (units: {units[:10]}"
+                             f"{' ...' if len(units) > 10 else ''})")
+        for u in hits:
+            if u == key or u not in out:
+                out[u] = w
+    return {u: out[u] for u in units if u in out}  # in the units' order
+
+
+def masks_to_widths(scores: Mapping[str, torch.Tensor], widths: Mapping[str, int]) -> dict[str, torch.Tensor]:
+    """Keep-masks keeping the ``widths[name]`` highest-scored channels of each named unit (names or
+    patterns, ``resolve_widths``; ties as in ``masks_from_scores``); units not named keep every channel."""
+    s = _check(scores, 0.0, "per_layer", 1, 0.0, "none")
+    widths = resolve_widths(widths, list(s))
+    keep = {n: torch.ones(v.numel(), dtype=torch.bool) for n, v in s.items()}
+    for n, w in widths.items():
+        size = s[n].numel()
+        if isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= size:
+            raise ValueError(f"masks_to_widths: width of unit {n!r} must be an int in [1, {size}], got {w!r}")
+        keep[n][_ascending_ties_high_first(s[n])[:size - w]] = False
     return keep
