@@ -113,11 +113,13 @@ rule aura_score_sanity:
 
 
 rule aura_cpu:
-    """What runs on a CPU workstation: the LeNet-5 comparison and its MI distributions, the score sanity check."""
+    """What runs on a CPU workstation: the LeNet-5 comparison and its MI distributions, the score sanity
+    check, the runtime comparison."""
     input:
         "results/aura/lenet5.csv",
         "figures/aura/lenet5_mi.png",
         "results/aura/score_sanity.csv",
+        "results/perf/aura_vs_hrel.csv",
 
 
 rule aura_all:
@@ -125,3 +127,22 @@ rule aura_all:
         rules.aura_cpu.input,
         expand("results/aura/table{n}.csv", n=[1, 2, 3]),
         expand("figures/aura/table{k}.png", k=[4, 5]),
+
+
+rule aura_runtime:
+    """The aura score against HRel's Renyi MI on every VGG-16/LeNet-5 layer shape (one thread; both
+    cores reserved so nothing runs beside the timing), and the LeNet-5 pruning loop of each method."""
+    input:
+        runs=lambda w: [r for s in ("lenet5-hrel", "lenet5-aura") for r in study_runs("aura", s)],
+    output:
+        **with_provenance(table="results/perf/aura_vs_hrel.csv", loop="results/perf/aura_vs_hrel_loop.csv"),
+    params:
+        command=f"snakemake --config scale={SCALE} results/perf/aura_vs_hrel.csv",
+    log:
+        "logs/aura/runtime.log",
+    threads: 2
+    conda:
+        "../../envs/ibbench.yaml"
+    shell:
+        "python -m benchmarks.papers.aura.runtime --out {output.table} --loop-out {output.loop} --runs {input.runs}"
+        " --threads 1 --command {params.command:q} --log {log}"

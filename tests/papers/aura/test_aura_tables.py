@@ -75,3 +75,14 @@ def test_aura_cpu_part_through_the_dag(tmp_path, mnist_mirror):
     prov = json.loads((res / "lenet5.provenance.json").read_text())
     assert prov["inputs"] and prov["scale"] == "smoke"
     assert (tmp_path / "smoke" / "figures" / "aura" / "lenet5_mi.png").stat().st_size > 5_000
+
+
+def test_runtime_table_measures_both_scores_on_the_same_shapes(tmp_path):
+    from benchmarks.papers.aura import runtime
+
+    t = runtime.layer_timings(n=20, repeats=1, shapes=[("toy", "a", 4, 4), ("toy", "b", 4, 4), ("toy", "c", 3, 6)])
+    assert list(t["layer"]) == ["a", "b", "c"] and (t[["aura_s", "renyi_layer_s", "renyi_filter_s"]] > 0).all().all()
+    assert t.loc[0, "aura_s"] == t.loc[1, "aura_s"]  # one measurement per distinct shape
+    assert (t["speedup_vs_renyi_layer"] == t["renyi_layer_s"] / t["aura_s"]).all()
+    loop = runtime.loop_timings([_run("hrel", "paper", [2, 3], 0, 0.9, benchmark="lenet5_hrel_mnist")])
+    assert loop.iloc[0]["rounds"] == 3 and loop.iloc[0]["method_seconds"] == 1.0
