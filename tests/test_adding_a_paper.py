@@ -2,6 +2,7 @@
 include line and the `papers` entry: a toy paper (tests/data/toy_paper/) added to a copy of the repository
 is planned by the workflow (its study through the shared `prune` rule, its table rule), lints clean and
 keeps the import contracts."""
+import re
 import shutil
 import subprocess
 import sys
@@ -43,7 +44,7 @@ def test_a_toy_paper_needs_its_home_and_two_lines(tmp_path):
     snakefile.write_text(text.replace('include: "rules/papers/mint.smk"\n',
                                       'include: "rules/papers/mint.smk"\ninclude: "rules/papers/toy.smk"\n'))
     cfg = repo / "config" / "config.yaml"
-    cfg.write_text(cfg.read_text().replace("papers: [vibnet, mint]", "papers: [vibnet, mint, toy]"))
+    cfg.write_text(re.sub(r"^papers: \[(.*)\]$", r"papers: [\1, toy]", cfg.read_text(), flags=re.M))
     changed = [l for a, b in ((text, snakefile.read_text()), ((REPO / "config" / "config.yaml").read_text(), cfg.read_text()))
                for l in set(b.splitlines()) ^ set(a.splitlines())]
     assert len(changed) == 3, changed  # one line added to the Snakefile, one line changed in config.yaml

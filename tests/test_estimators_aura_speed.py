@@ -1,15 +1,14 @@
-"""The sparse aura counting equals the former dense one, and is faster than it on VGG-like layer shapes.
+"""The sparse aura counting equals the former dense one (its speed against HRel's Renyi score is measured
+by the DAG, benchmarks/papers/aura/runtime.py, not by a timed test).
 
 ``_dense_reference`` is a frozen copy of ``estimators.aura.filter_relevance`` as it was before the
 counting was changed to count only the cells that occur (dense ``bincount`` tables of bins, (2 bins)^2
 cells per filter, via ``binning.grouped_entropy``; torch.unique above 2^22 cells). The new code must give
-the same scores (to 1e-12) for both pooling modes and both bin ranges, and be faster than that reference
-measured in the same run (a ratio, so the check does not depend on the machine).
+the same scores (to 1e-12) for both pooling modes and both bin ranges.
 """
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 import torch
@@ -157,31 +156,3 @@ def test_numpy_and_int_maps_and_nan():
     bad[4, 0, 1, 1] = float("inf")
     with pytest.raises(EstimatorInputError, match="contains 2 NaN/inf"):
         aura.filter_relevance(bad, labels, num_classes=4)
-
-
-# ---------------------------------------------------------------------------------------- speed
-def _best_time(fn, reps: int) -> float:
-    best = math.inf
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-@pytest.mark.parametrize("nf, size, min_ratio", [(512, 4, 2.0), (64, 16, 3.0)])
-def test_faster_than_dense_reference(nf, size, min_ratio):
-    """One thread, n = 100: measured about 3.5-4x (512 x 4 x 4) and 6-8x (64 x 16 x 16) when written."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        g = torch.Generator().manual_seed(6)
-        maps = torch.relu(torch.randn(100, nf, size, size, generator=g))
-        labels = torch.randint(0, 10, (100,), generator=g)
-        new = lambda: aura.filter_relevance(maps, labels, num_classes=10)  # noqa: E731
-        old = lambda: _dense_reference(maps, labels, 10)  # noqa: E731
-        torch.testing.assert_close(new(), old(), rtol=0, atol=1e-12)  # also warms both up
-        t_new, t_old = _best_time(new, 5), _best_time(old, 3)
-    finally:
-        torch.set_num_threads(threads)
-    assert t_old / t_new >= min_ratio, f"new {t_new * 1e3:.1f} ms, dense {t_old * 1e3:.1f} ms"

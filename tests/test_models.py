@@ -153,6 +153,7 @@ def test_vgg16_cifar_dropout_option():
 FORWARD_CASES = {
     "lenet_300_100": (10, MNIST, {}),
     "lenet5_caffe": (10, MNIST, {}),
+    "lenet5_hrel": (10, MNIST, {}),
     "mint_mlp": (10, MNIST, {}),
     "vgg16_cifar": (100, CIFAR, {"head": "vibnet_pf"}),
     "resnet56": (10, CIFAR, {}),
