@@ -12,6 +12,7 @@ from .hrel import HRel
 from .l1_norm import L1Norm
 from .mint import MINT
 from .random_pruning import RandomPruning
+from .rounds_controls import L1Rounds, RandomRounds
 from .vibnet import VIBNet
 
 METHODS: dict[str, type[PruningMethod]] = {
@@ -21,6 +22,8 @@ METHODS: dict[str, type[PruningMethod]] = {
     "mint": MINT,
     "hrel": HRel,
     "aura": Aura,
+    "l1_rounds": L1Rounds,
+    "random_rounds": RandomRounds,
 }
 
 

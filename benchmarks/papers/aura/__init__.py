@@ -9,7 +9,7 @@ from ...config import finetune_protocol, resolve_benchmark
 from ...studies import WIDTHS_PARAM, Study
 
 KEY = "aura"
-ITERATIVE = ("hrel", "aura")  # the methods whose params carry the per-round fine-tuning protocol
+ITERATIVE = ("hrel", "aura", "l1_rounds", "random_rounds")  # params carry the per-round fine-tuning protocol
 
 
 def studies(config: dict, scale: str) -> list[Study]:

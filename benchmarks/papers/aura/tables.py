@@ -115,7 +115,7 @@ def build_lenet5(runs: list[dict], baselines: list[dict]) -> pd.DataFrame:
     base = {"study": "baseline (unpruned)", "method": "baseline", "benchmark": bench, "scale": table["scale"].iloc[0],
             "widths_set": "", "widths": "", "seeds": k, "accuracy_pct": mean, "accuracy_std": std}
     table = pd.concat([pd.DataFrame([base]), table], ignore_index=True)
-    order = {"baseline": 0, "hrel": 1, "aura": 2, "l1": 3, "random": 4}
+    order = {"baseline": 0, "hrel": 1, "aura": 2, "l1_rounds": 3, "random_rounds": 4, "l1": 5, "random": 6}
     return table.sort_values(["widths_set", "method"], key=lambda c: c.map(order) if c.name == "method" else c,
                              kind="stable").reset_index(drop=True)
 

@@ -124,3 +124,21 @@ def test_structural_methods_prune_to_given_widths():
         assert {k: int(v.sum()) for k, v in keep.items()} == {"0": 6, "2": 3}
     with pytest.raises(ValueError, match="positive ints"):
         Target(0.0, widths={"0": 0})
+
+
+@pytest.mark.parametrize("method", ["l1_rounds", "random_rounds"])
+def test_rounds_controls_rank_without_data(method):
+    """The controls keep HRel's rounds and rank by weights / at random: the L1 control keeps the filters of
+    largest L1 norm in the last round, the random one draws anew each round."""
+    splits = toy_splits()
+    m = get(method, fractions=[0.2, 0.2], finetune=None)
+    model = _net()
+    last, keep = m.masks(model, None, splits, Target(0.0, widths={"0": 3, "2": 4}), CPU,
+                         harness=pipeline.TrainerHarness(splits, CPU))
+    assert {k: int(v.sum()) for k, v in keep.items()} == {"0": 3, "2": 4} and m.report["rounds"] >= 2
+    if method == "l1_rounds":
+        norms = last[0].weight.detach().abs().sum((1, 2, 3))
+        assert set(torch.topk(norms, 3).indices.tolist()) == set(torch.nonzero(keep["0"]).flatten().tolist())
+    else:
+        scores = [h["scores"]["0"] for h in m.report["history"]]
+        assert scores[0][:3] != scores[1][:3]
