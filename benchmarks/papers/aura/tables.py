@@ -157,7 +157,8 @@ def plot_distributions(runs: list[dict], layers: Sequence[str], widths: Optional
                 ax.tick_params(labelsize=6)
         axes[mi][0].set_ylabel("% of filters", fontsize=7)
     scale = ", ".join(sorted({r["scale"] for r in runs}))
-    fig.suptitle(f"{title} ({scale} scale, seed {min(r['seed'] for r in runs)})", fontsize=8)
+    protocol = ", ".join(sorted({str(r.get("finetune_protocol")) for r in runs}))
+    fig.suptitle(f"{title} ({scale} scale, fine-tuning {protocol}, seed {min(r['seed'] for r in runs)})", fontsize=8)
     save_figure(fig, path)
 
 
