@@ -65,11 +65,12 @@ def test_aura_cpu_part_through_the_dag(tmp_path, mnist_mirror):
     assert rc == 0, out[-4000:]
     res = tmp_path / "smoke" / "results" / "aura"
     t = pd.read_csv(res / "lenet5.csv")
-    assert set(t["method"]) == {"baseline", "hrel", "aura", "l1", "random"} and (t["scale"] == "smoke").all()
+    assert set(t["method"]) == {"baseline", "hrel", "aura", "l1", "random", "l1_rounds", "random_rounds"}
+    assert (t["scale"] == "smoke").all()
     pruned = t[t["method"] != "baseline"]
     assert set(pruned["widths"]) == {"2-3", "4-5"} and (pruned["seeds"] == 1).all()
     # the iterative methods ran their rounds; l1 and random prune once to the same widths
-    assert (pruned[pruned["method"].isin(["hrel", "aura"])]["rounds"] > 1).all()
+    assert (pruned[pruned["method"].isin(["hrel", "aura", "l1_rounds", "random_rounds"])]["rounds"] > 1).all()
     assert (pruned[pruned["method"].isin(["l1", "random"])]["rounds"] == 1).all()
     assert (pruned["pruned_architecture"].str.split("-").str[:2].str.join("-") == pruned["widths"]).all()
     prov = json.loads((res / "lenet5.provenance.json").read_text())
