@@ -149,6 +149,10 @@ class IterativeRelevancePruning(PruningMethod):
             return [named[u.name] for u in units]
         return [u.size - int(math.floor(target.ratio * u.size + 0.5)) for u in units]
 
+    def round_callbacks(self, model: nn.Module, units: list[str]) -> list:
+        """Trainer callbacks for a round's fine-tuning (none by default; HRel's tracked kernel width)."""
+        return []
+
     def _hook_module(self, model: nn.Module, unit: str) -> str:
         if self.params.hook == "conv":
             return unit
@@ -243,7 +247,8 @@ class IterativeRelevancePruning(PruningMethod):
             # the round's fine-tuning resumes from its own trainer state; a finished round is in the rounds' state
             tune_state = state_path.with_name(state_path.name + ".finetune") if state_path else None
             if p.finetune and p.finetune.get("epochs", 0) > 0:
-                harness.train(model, p.finetune, seed=p.seed, state_path=str(tune_state) if tune_state else None)
+                harness.train(model, p.finetune, seed=p.seed, state_path=str(tune_state) if tune_state else None,
+                              callbacks=self.round_callbacks(model, names))
             keeps.append(keep)
             if state_path is not None:
                 tmp = state_path.with_name(f".{state_path.name}.{os.getpid()}.tmp")  # atomic: old state or new

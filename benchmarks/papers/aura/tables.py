@@ -116,7 +116,8 @@ def build_lenet5(runs: list[dict], baselines: list[dict]) -> pd.DataFrame:
             "widths_set": "", "widths": "", "seeds": k, "accuracy_pct": mean, "accuracy_std": std}
     table = pd.concat([pd.DataFrame([base]), table], ignore_index=True)
     order = {"baseline": 0, "hrel": 1, "aura": 2, "l1_rounds": 3, "random_rounds": 4, "l1": 5, "random": 6}
-    return table.sort_values(["widths_set", "method"], key=lambda c: c.map(order) if c.name == "method" else c,
+    return table.sort_values(["widths_set", "method", "study"],
+                             key=lambda c: c.map(order) if c.name == "method" else c,
                              kind="stable").reset_index(drop=True)
 
 

@@ -142,3 +142,15 @@ def test_rounds_controls_rank_without_data(method):
     else:
         scores = [h["scores"]["0"] for h in m.report["history"]]
         assert scores[0][:3] != scores[1][:3]
+
+
+def test_hrel_tracked_kernel_width_follows_the_fine_tuning_steps():
+    """HRel's code option: the layer width is an EMA over the fine-tuning steps, and the next round scores
+    with it; the tracker's state is what the trainer saves for an exact resume."""
+    splits = toy_splits()
+    m = get("hrel", kernel_width="tracked", track_epochs=1, fractions=[0.2, 0.2], score_batches=1, batch_size=30,
+            finetune=FINETUNE)
+    m.masks(_net(), None, splits, Target(0.0, widths={"0": 3, "2": 4}), CPU, harness=pipeline.TrainerHarness(splits, CPU))
+    assert set(m._tracked) == {"0", "2"} and all(v > 0 for v in m._tracked.values())
+    tracker = m._trackers[0]
+    assert tracker.state_dict() == {"sigma": m._tracked} and not tracker._handles  # hooks removed after use
