@@ -167,13 +167,13 @@ def plot_lenet5(table: pd.DataFrame, path: Path) -> None:
     plt = pyplot()
     t = table[table["method"] != "baseline"]
     sets = list(dict.fromkeys(t["widths_set"]))
-    methods = list(dict.fromkeys(t["method"]))
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    width = 0.8 / max(len(methods), 1)
-    for i, m in enumerate(methods):
-        tm = t[t["method"] == m].set_index("widths_set").reindex(sets)
-        ax.bar(np.arange(len(sets)) + (i - (len(methods) - 1) / 2) * width, tm["accuracy_pct"], width,
-               yerr=tm["accuracy_std"], capsize=2, label=m)
+    studies = list(dict.fromkeys(t["study"]))  # one bar per study (a method may have several, e.g. options)
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    width = 0.8 / max(len(studies), 1)
+    for i, st in enumerate(studies):
+        tm = t[t["study"] == st].set_index("widths_set").reindex(sets)
+        ax.bar(np.arange(len(sets)) + (i - (len(studies) - 1) / 2) * width, tm["accuracy_pct"], width,
+               yerr=tm["accuracy_std"], capsize=2, label=st)
     base = table[table["method"] == "baseline"]["accuracy_pct"]
     if len(base) and np.isfinite(base.iloc[0]):
         ax.axhline(base.iloc[0], color="k", linestyle="--", linewidth=1, label="unpruned")

@@ -44,6 +44,9 @@ def test_paper_table_puts_ours_beside_the_paper_and_keeps_reported_only_rows():
 def test_lenet5_table_and_distribution_figure(tmp_path):
     runs = [_run(m, ws, w, 0, a, benchmark="lenet5_hrel_mnist") for m, a in (("hrel", .98), ("aura", .97), ("l1", .96))
             for ws, w in (("paper", [2, 3]), ("code", [4, 5]))]
+    option = _run("hrel", "paper", [2, 3], 0, .975, benchmark="lenet5_hrel_mnist")
+    option["study"]["name"] = "x-hrel-option"  # a second study of the same method (an option)
+    runs.append(option)
     base = [{"benchmark": "lenet5_hrel_mnist", "test": {"accuracy": 0.99}}]
     t = tables.build_lenet5(runs, base)
     assert t.iloc[0]["method"] == "baseline" and set(t["widths"]) == {"", "2-3", "4-5"}
