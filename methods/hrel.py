@@ -52,7 +52,8 @@ class KernelWidthTracker:
             self.sigma[u] = new if u not in self.sigma else 0.9 * self.sigma[u] + 0.1 * new
 
     def on_epoch_end(self, ctx) -> None:
-        pass
+        if ctx.epoch == self.epochs:
+            self.remove()  # the round's fine-tuning is over: scoring must not run these hooks
 
     def remove(self) -> None:
         for h in self._handles:
@@ -88,8 +89,6 @@ class HRel(IterativeRelevancePruning):
         if self.params.kernel_width != "tracked":
             return []
         self._tracked = getattr(self, "_tracked", {})
-        for cb in getattr(self, "_trackers", []):
-            cb.remove()
         tracker = KernelWidthTracker({u: self._hook_module(model, u) for u in units}, self.params.finetune["epochs"],
                                      self.params.track_epochs, self.params.label_sigma, self._tracked)
         self._trackers = [tracker]
@@ -97,14 +96,11 @@ class HRel(IterativeRelevancePruning):
 
     def relevance(self, maps: torch.Tensor, labels: torch.Tensor, num_classes: int, layer: str) -> torch.Tensor:
         p = self.params
-        for cb in getattr(self, "_trackers", []):
-            cb.remove()  # scoring after fine-tuning: the tracking hooks are done
-        tracked = getattr(self, "_tracked", {}).get(layer) if p.kernel_width == "tracked" else None
-        if tracked is not None:
-            return renyi.filter_relevance(maps, labels, alpha=float(p.alpha), sigma=float(tracked),
+        if p.kernel_width == "filter":
+            return renyi.filter_relevance(maps, labels, alpha=float(p.alpha), sigma_rule="alignment",
                                           label_sigma=p.label_sigma)
-        if p.kernel_width in ("layer", "tracked"):
+        # one width per layer: the tracked one once a fine-tuning round has tracked it, else measured here
+        sigma = getattr(self, "_tracked", {}).get(layer) if p.kernel_width == "tracked" else None
+        if sigma is None:
             sigma = renyi.layer_sigma(maps, labels, label_sigma=p.label_sigma)
-            return renyi.filter_relevance(maps, labels, alpha=float(p.alpha), sigma=sigma, label_sigma=p.label_sigma)
-        return renyi.filter_relevance(maps, labels, alpha=float(p.alpha), sigma_rule="alignment",
-                                      label_sigma=p.label_sigma)
+        return renyi.filter_relevance(maps, labels, alpha=float(p.alpha), sigma=float(sigma), label_sigma=p.label_sigma)

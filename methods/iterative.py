@@ -31,13 +31,13 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Optional, Sequence, Union
+from typing import ClassVar, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
 from .base import PruningMethod, Target, require_harness
-from .pruning import prunable_units, prune, resolve_widths
+from .pruning import masks_to_widths, prunable_units, prune, resolve_widths
 
 log = logging.getLogger("ibbench.iterative")
 
@@ -69,16 +69,6 @@ def schedule(sizes: Sequence[int], limits: Sequence[int], fractions: Sequence[fl
         widths = [w - k for w, k in zip(widths, rm)]
         out.append(list(widths))
     raise RuntimeError(f"schedule: no end after {max_rounds} rounds (sizes {list(sizes)}, limits {list(limits)})")
-
-
-def _as_list(name: str, v: Any, n: int, kind: type) -> list:
-    vals = list(v) if isinstance(v, (list, tuple)) else [v] * n
-    if len(vals) != n:
-        raise ValueError(f"{name}: expected one value per pruned layer ({n}), got {len(vals)}: {vals}")
-    for x in vals:
-        if isinstance(x, bool) or not isinstance(x, (int, float)) or (kind is int and int(x) != x):
-            raise ValueError(f"{name}: expected {kind.__name__} values, got {vals}")
-    return [kind(x) for x in vals]
 
 
 class IterativeRelevancePruning(PruningMethod):
@@ -113,15 +103,14 @@ class IterativeRelevancePruning(PruningMethod):
                 v = getattr(self, name)
                 if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                     raise ValueError(f"param {name} must be a positive int, got {v!r}")
-            if isinstance(self.fractions, (list, tuple)):
-                object.__setattr__(self, "fractions", tuple(_as_list("fractions", self.fractions,
-                                                                     len(self.fractions), float)))
             if isinstance(self.fractions, dict):
                 fr = tuple(self.fractions.values())
             else:
-                fr = self.fractions if isinstance(self.fractions, tuple) else (self.fractions,)
+                fr = tuple(self.fractions) if isinstance(self.fractions, (list, tuple)) else (self.fractions,)
             if any(isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1 for p in fr):
                 raise ValueError(f"param fractions: expected numbers in [0, 1), got {self.fractions!r}")
+            if isinstance(self.fractions, (list, tuple)):
+                object.__setattr__(self, "fractions", tuple(float(p) for p in fr))
             if self.finetune is not None and not isinstance(self.finetune, dict):
                 raise ValueError(f"param finetune: expected a training protocol (dict) or null, got {self.finetune!r}")
 
@@ -219,24 +208,18 @@ class IterativeRelevancePruning(PruningMethod):
         history, start = [], 0
         if state_path is not None and state_path.exists():  # replay the finished rounds, then their weights
             st = torch.load(state_path, map_location="cpu", weights_only=False)
-            for keep in st["keeps"]:
-                model = prune(model, keep, x0).to(device)
+            history, start = st["history"], len(st["history"])
+            for h in history:
+                model = prune(model, h["keep"], x0).to(device)
             model.load_state_dict(st["model"])
-            history, start = st["history"], len(st["keeps"])
             log.info("%s: resumed after round %d of %d", self.name, start, len(plan))
-        keeps = [h["keep"] for h in history]
         num_classes = data.info.num_classes
         keep: dict[str, torch.Tensor] = {}
         for r in range(start, len(plan)):
             widths = [_width(model, n) for n in names]
             removals = round_removals(widths, limits, fractions, p.overshoot)
             scores = self.score(model, names, self._score_batches(data, harness, p.seed + r), num_classes)
-            keep = {}
-            for n, k, s in zip(names, removals, (scores[n] for n in names)):
-                order = s.numel() - 1 - torch.argsort(s.flip(0), stable=True)  # ascending; ties: higher index first
-                m = torch.ones(s.numel(), dtype=torch.bool)
-                m[order[:k]] = False
-                keep[n] = m
+            keep = masks_to_widths(scores, {n: w - k for n, w, k in zip(names, widths, removals)})
             history.append({"round": r + 1, "widths_before": dict(zip(names, widths)),
                             "removed": dict(zip(names, removals)), "keep": keep,
                             "scores": {n: s.tolist() for n, s in scores.items()} if p.keep_scores else None})
@@ -249,10 +232,9 @@ class IterativeRelevancePruning(PruningMethod):
             if p.finetune and p.finetune.get("epochs", 0) > 0:
                 harness.train(model, p.finetune, seed=p.seed, state_path=str(tune_state) if tune_state else None,
                               callbacks=self.round_callbacks(model, names))
-            keeps.append(keep)
-            if state_path is not None:
+            if state_path is not None:  # the finished rounds: their keep-masks (in the history) and the weights
                 tmp = state_path.with_name(f".{state_path.name}.{os.getpid()}.tmp")  # atomic: old state or new
-                torch.save({"keeps": keeps, "model": model.state_dict(), "history": history}, tmp)
+                torch.save({"model": model.state_dict(), "history": history}, tmp)
                 os.replace(tmp, state_path)
                 tune_state.unlink(missing_ok=True)
         if not plan:  # already at the limits: nothing to remove
