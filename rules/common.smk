@@ -42,11 +42,7 @@ def job_resources(benchmark_of, defaults=None, **fixed):
 
 
 def seed_results(name):
-    return expand(
-        "results/baselines/{benchmark}/seed{seed}.json",
-        benchmark=name,
-        seed=benchmark_spec(name)["seeds"],
-    )
+    return [baseline_record(name, seed) for seed in benchmark_spec(name)["seeds"]]
 
 
 def baseline_model(benchmark, seed):
@@ -66,8 +62,10 @@ def owner_runs(owner, names=None):
     return [r for (o, n), s in STUDIES.items() if o == owner and (names is None or n in names) for r in s.records()]
 
 
-def study_runs(owner, name):
-    return STUDIES[(owner, name)].records()
+def study_runs(owner, name, value=None):
+    """A study's run records (of one sweep value only, when given)."""
+    s = STUDIES[(owner, name)]
+    return s.records([s.setting(value)] if value is not None else None)
 
 
 def study_baselines(owner, name):

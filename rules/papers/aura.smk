@@ -58,8 +58,7 @@ rule aura_lenet5:
 
 rule aura_lenet5_distributions:
     input:
-        runs=lambda w: [r for s in ("lenet5-hrel", "lenet5-aura") for r in study_runs("aura", s)
-                        if "/widths-paper/" in r],
+        runs=lambda w: [r for s in ("lenet5-hrel", "lenet5-aura") for r in study_runs("aura", s, "paper")],
     output:
         **with_provenance(figure="figures/aura/lenet5_mi.png"),
     params:
@@ -78,8 +77,7 @@ rule aura_lenet5_distributions:
 rule aura_vgg_distributions:
     """Tables 4-5: VGG-16 conv5 at 256/150/101 filters and conv12 at 512/175/71, HRel top, aura bottom."""
     input:
-        runs=lambda w: [r for s in ("vgg16-hrel", "vgg16-aura") for r in study_runs("aura", s)
-                        if "/widths-configuration_1/" in r],
+        runs=lambda w: [r for s in ("vgg16-hrel", "vgg16-aura") for r in study_runs("aura", s, "configuration_1")],
     output:
         **with_provenance(figure="figures/aura/table{k}.png"),
     wildcard_constraints:
