@@ -51,6 +51,7 @@ include: "rules/estimators.smk"
 include: "rules/papers/vibnet.smk"
 include: "rules/papers/mint.smk"
 include: "rules/papers/aura.smk"
+include: "rules/papers/ibcnn.smk"
 
 
 rule all:

@@ -177,9 +177,11 @@ def check_references(config: dict) -> None:
     if t1:
         from methods import METHODS
 
-        for name in t1["benchmarks"]:
-            if name not in benchmarks:
-                problems.append(f"config key 'table1.benchmarks': {name!r} is not a benchmark")
+        for key in ("benchmarks", "study_benchmarks"):
+            for name in t1.get(key, []):
+                if name not in benchmarks:
+                    problems.append(f"config key 'table1.{key}': {name!r} is not a benchmark "
+                                    f"(defined: {', '.join(sorted(benchmarks))})")
         if t1.get("finetune") and t1["finetune"] not in protocols:
             problems.append(f"config key 'table1.finetune': {t1['finetune']!r} is not a protocol "
                             f"(defined: {', '.join(sorted(protocols))})")

@@ -1,9 +1,11 @@
 """results/table1.csv: pruning methods side by side on the MNIST benchmarks, measured the same way on the
 physically pruned networks, and figures/table1.png (error vs r_W and vs FLOPs, one curve per method).
 
-One row per benchmark x method x setting (target ratio, or the sweep value of methods like VIBNet whose
-compression follows from a penalty weight; mean and spread over seeds), plus one unpruned baseline row
-per benchmark. Columns:
+One row per benchmark x method x setting (target ratio, the sweep value of methods like VIBNet whose
+compression follows from a penalty weight, or a named set of final widths; mean and spread over seeds) x
+fine-tuning protocol, plus one unpruned baseline row per benchmark. Columns:
+  finetune: the fine-tuning protocol's name (a CPU overlay's protocol says so in its name, e.g. aura's
+  ``hrel_lenet5_finetune_cpu``; none for methods trained from scratch),
   error_pct (mean, std over seeds), error_before_finetune_pct, baseline_error_pct, r_w_pct (nonzero weights
   of conv/linear layers, pruned / original), flops (multiply-adds of conv and linear layers for one input),
   flops_pct, r_n_pct (activation memory, pruned / original), csr_mb (weights in scipy CSR), latency
@@ -66,11 +68,24 @@ def studies(config: dict, scale: str) -> list[Study]:
     return out
 
 
+def table_benchmarks(config: dict) -> list[str]:
+    """Every benchmark with rows in the table: those with the comparison's own sweep, then those whose rows
+    come only from the papers' studies (``table1.study_benchmarks``)."""
+    t1 = config["table1"]
+    return list(dict.fromkeys([*t1["benchmarks"], *t1.get("study_benchmarks", [])]))
+
+
+def table_runs(config: dict, all_studies) -> list[str]:
+    """The run records behind the table: every ``in_table1`` study on one of its benchmarks."""
+    benches = set(table_benchmarks(config))
+    return [r for s in all_studies if s.in_table1 and s.benchmark in benches for r in s.records()]
+
+
 def _row(r: dict) -> dict:
     m = r["metrics"]
     ratio = record_ratio(r)  # None: the method's compression follows from another swept parameter
     row = {"benchmark": r["benchmark"], "scale": r["scale"], "method": r["method"],
-           "scope": r["target"]["scope"], "setting": record_setting(r),
+           "scope": r["target"]["scope"], "setting": record_setting(r), "finetune": r.get("finetune_protocol") or "",
            "ratio": np.nan if ratio is None else ratio, "seed": r["seed"],
            "error_pct": 100 * r["test"]["error"], "error_before_finetune_pct": 100 * r["test_before_finetune"]["error"],
            "baseline_error_pct": 100 * r["baseline_test_error"], "pruned_architecture": r["pruned_architecture"],
@@ -90,7 +105,7 @@ def _baseline_rows(runs: list[dict], baselines: list[dict]) -> list[dict]:
         r = first_run.get(b["benchmark"])
         m = r["original_metrics"] if r else {}
         row = {"benchmark": b["benchmark"], "scale": b["scale"], "method": "baseline (unpruned)", "scope": "",
-               "setting": "", "ratio": 0.0, "seed": b["seed"], "error_pct": 100 * b["test"]["error"],
+               "setting": "", "finetune": "", "ratio": 0.0, "seed": b["seed"], "error_pct": 100 * b["test"]["error"],
                "error_before_finetune_pct": np.nan, "baseline_error_pct": 100 * b["test"]["error"],
                "pruned_architecture": r["original_architecture"] if r else "", "method_seconds": 0.0,
                "finetune_seconds": 0.0, "r_w_pct": 100.0, "flops_pct": 100.0, "r_n_pct": 100.0,
@@ -103,7 +118,7 @@ def _baseline_rows(runs: list[dict], baselines: list[dict]) -> list[dict]:
 
 def build_table(runs: list[dict], baselines: list[dict]) -> pd.DataFrame:
     per_seed = pd.DataFrame([_row(r) for r in runs] + _baseline_rows(runs, baselines))
-    keys = ["benchmark", "scale", "method", "scope", "setting"]
+    keys = ["benchmark", "scale", "method", "scope", "setting", "finetune"]  # a protocol never mixes with another
     g = per_seed.groupby(keys, sort=False, dropna=False)
     table = g.agg(ratio=("ratio", "first"), seeds=("seed", "nunique"), error_pct_mean=("error_pct", "mean"), error_pct_std=("error_pct", "std"),
                   error_before_finetune_pct=("error_before_finetune_pct", "mean"),

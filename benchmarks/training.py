@@ -334,7 +334,7 @@ def train(model: nn.Module, splits: Splits, protocol: dict, *, seed: int, device
           state_path: Optional[Path] = None, extra_loss: Optional[ExtraLoss] = None,
           checkpoint_every_steps: int = 0, num_workers: int = 0, progress: Optional[bool] = None,
           stop_after_steps: Optional[int] = None, callbacks: Sequence[Callback] = (),
-          extra_losses: Sequence[ExtraLoss] = ()) -> TrainResult:
+          extra_losses: Sequence[ExtraLoss] = (), checkpoint_every_epochs: int = 1) -> TrainResult:
     """Train ``model`` in place under ``protocol``; on return it holds the selected weights.
 
     Each term of ``extra_losses`` (``f(model) -> scalar tensor``, e.g. a KL term of a variational layer)
@@ -345,7 +345,12 @@ def train(model: nn.Module, splits: Splits, protocol: dict, *, seed: int, device
     together with the RNG state, and are loaded back into the callbacks passed to the resuming call (they
     must be the same kinds, in the same order). Without callbacks the loop costs what it did.
     ``stop_after_steps`` simulates a kill after that many optimisation steps in this call (tests).
+    ``checkpoint_every_epochs``: the state file is written after every k-th epoch and the last (long runs
+    of tiny epochs, e.g. ibcnn's 10,000); a resumed run repeats the epochs since, with the same result.
     """
+    if isinstance(checkpoint_every_epochs, bool) or not isinstance(checkpoint_every_epochs, int) \
+            or checkpoint_every_epochs < 1:
+        raise ValueError(f"checkpoint_every_epochs: expected a positive int, got {checkpoint_every_epochs!r}")
     if isinstance(callbacks, Callback):
         callbacks = (callbacks,)
     callbacks = tuple(callbacks)
@@ -463,7 +468,8 @@ def train(model: nn.Module, splits: Splits, protocol: dict, *, seed: int, device
             ectx = EpochContext(model=model, epoch=epoch, row=row, val=val, best_epoch=best["epoch"])
             for cb in callbacks:
                 cb.on_epoch_end(ectx)
-        save_state(epoch + 1, 0, None)
+        if epoch % checkpoint_every_epochs == 0 or epoch == epochs:
+            save_state(epoch + 1, 0, None)
 
     model.load_state_dict(best["state"])
     return TrainResult(selected_epoch=best["epoch"], val=best["val"], history=history,

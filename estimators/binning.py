@@ -176,10 +176,24 @@ def layer_information(acts: Any, labels: Any, bin_width: float = 0.67,
             f"labels: expected integer class labels of shape (n,), got {lab.dtype} {tuple(lab.shape)}")
     if lab.shape[0] != t.shape[0]:
         raise EstimatorInputError(f"labels: has {lab.shape[0]} samples but acts has {t.shape[0]}")
-    sym, k = fixed_width_symbols(t, bin_width)
+    return symbol_information(fixed_width_symbols(t, bin_width)[0], lab)
+
+
+def symbol_information(symbols: Any, labels: Any) -> tuple[float, float]:
+    """(H(T), I(T;Y)) in nats from one symbol per sample (``fixed_width_symbols``' cells, or any integer
+    partition of the samples) and the class labels: what ``layer_information`` computes once the rows are
+    binned, so stored cells can be measured again without the activations."""
+    sym = torch.as_tensor(symbols)
+    lab = torch.as_tensor(labels, device=sym.device)
+    if sym.ndim != 1 or sym.is_floating_point() or lab.shape != sym.shape or lab.is_floating_point():
+        raise EstimatorInputError(f"symbols, labels: expected two integer vectors of one length, got "
+                                  f"{sym.dtype} {tuple(sym.shape)} and {lab.dtype} {tuple(lab.shape)}")
+    if sym.numel() == 0:
+        raise EstimatorInputError("symbols: no samples")
+    sc, k = label_codes(sym)
     yc, ky = label_codes(lab)
-    h_t = float(grouped_entropy(sym.unsqueeze(0), k)[0])
-    i_ty = float(_mi_columns(sym.unsqueeze(1), k, yc, ky)[0])
+    h_t = float(grouped_entropy(sc.unsqueeze(0), k)[0])
+    i_ty = float(_mi_columns(sc.unsqueeze(1), k, yc, ky)[0])
     return h_t, i_ty
 
 

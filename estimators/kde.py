@@ -24,6 +24,12 @@ What ``estimate(x, y)`` returns:
   estimate's side and is biased when s is small compared with the sample spacing.
 * ``KDEEstimator.i_xt(x)``: the upper bound on I(T; X) above, the other information-plane coordinate.
 
+``Params.bound = "lower"`` gives the Bhattacharyya-distance lower bound of the same paper instead (the one
+the information-plane code of Saxe et al. reports beside the upper): for equal isotropic covariances the
+Bhattacharyya distance is ||x_i - x_j||^2 / (8 s^2), so every formula above holds with 4 s^2 in place of
+s^2 (the noise-entropy terms differ by d/2 log 4 in H(T) and cancel in I(T; X) and I(T; Y)). It is defined
+for I(T; X) and for I(T; Y) with class labels; with a continuous ``y`` only the upper version exists.
+
 ``Params.noise_var`` defaults to 1e-3, the value the public code of Saxe et al. uses for activations in
 [-1, 1]; the estimate depends strongly on it, so state it with every result. Pairwise distances are
 computed in row chunks, O(n^2) time and O(chunk x n) memory, on CPU or GPU.
@@ -84,19 +90,27 @@ class KDEEstimator(MIEstimator):
     @dataclass(frozen=True)
     class Params:
         noise_var: float = 1e-3  # variance s^2 of the Gaussian noise added to every coordinate
+        bound: str = "upper"  # "upper": pairwise KL; "lower": pairwise Bhattacharyya (module docstring)
         device: str = "auto"
 
         def __post_init__(self) -> None:
             nv = self.noise_var
             if not (isinstance(nv, (int, float)) and nv > 0 and math.isfinite(nv)):
                 raise ValueError(f"noise_var: expected a positive finite float, got {self.noise_var!r}")
+            if self.bound not in ("upper", "lower"):
+                raise ValueError(f"bound: expected 'upper' or 'lower', got {self.bound!r}")
+
+    @property
+    def _kernel_var(self) -> float:
+        """s^2 for the KL bound; 4 s^2 for the Bhattacharyya bound (distance / 8 s^2 = distance / 2 (4 s^2))."""
+        return self.params.noise_var * (4.0 if self.params.bound == "lower" else 1.0)
 
     def i_xt(self, x: Any) -> float:
-        """Upper bound on I(T; X) for T = x + noise (in nats); at most log n."""
+        """The upper (or, with ``bound="lower"``, lower) bound on I(T; X) for T = x + noise (in nats); at most log n."""
         t = as_samples(x, "x", device=self.device)
         if t.shape[0] < self.min_samples:
             raise EstimatorInputError(f"x: needs at least {self.min_samples} samples, got {t.shape[0]}")
-        (h,) = _neg_log_mean_kernel([t], self.params.noise_var)
+        (h,) = _neg_log_mean_kernel([t], self._kernel_var)
         return float(h.mean())
 
     def _estimate(self, x: torch.Tensor, y: torch.Tensor, z: Optional[torch.Tensor]) -> float:
@@ -104,12 +118,15 @@ class KDEEstimator(MIEstimator):
             raise EstimatorInputError("x, y: kde needs at least one continuous variable; both are labels")
         if is_labels(x):  # I(X;Y) is symmetric: keep the labels in y
             x, y = y, x
-        s2 = self.params.noise_var
+        s2 = self._kernel_var
         if is_labels(y):
             _, groups = torch.unique(y, return_inverse=True)
             (h_all,) = _neg_log_mean_kernel([x], s2)
             (h_cls,) = _neg_log_mean_kernel([x], s2, groups=groups)
             # sum_c p(c) H(T|Y=c) = 1/n sum_i h_cls_i because each class mean is weighted by n_c / n
             return float(h_all.mean() - h_cls.mean())
+        if self.params.bound == "lower":
+            raise EstimatorInputError("kde bound='lower' is defined for I(T; X) and for I(T; Y) with class "
+                                      "labels; y here is continuous (use bound='upper')")
         h_x, h_y, h_xy = _neg_log_mean_kernel([x, y, torch.cat([x, y], 1)], s2)
         return float(h_x.mean() + h_y.mean() - h_xy.mean())

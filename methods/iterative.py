@@ -42,6 +42,7 @@ from .pruning import masks_to_widths, prunable_units, prune, resolve_widths
 log = logging.getLogger("ibbench.iterative")
 
 HOOKS = ("conv", "activation")
+REMOVALS = ("physical", "masked")
 
 
 def round_removals(widths: Sequence[int], limits: Sequence[int], fractions: Sequence[float],
@@ -84,7 +85,11 @@ class IterativeRelevancePruning(PruningMethod):
         ResNet-56) or the output of the first ReLU after it ("activation", HRel's VGG-16: after BN and
         ReLU). ``score_batches`` x ``batch_size`` training images (drawn without replacement, seeded)
         give the averaged score. ``state_path``: resume file of the rounds (a killed job continues at
-        the last finished round)."""
+        the last finished round). ``removal``: "physical" (the default: every round's filters leave the
+        network through the pruning core) or "masked" (HRel's ResNet code: a removed filter's weights and
+        bias are zeroed and held at zero through the rounds' fine-tuning, but the layers after it are left
+        as they are, so behind a BatchNorm the channel still outputs the BN's shift, a learned constant;
+        the pipeline removes all the channels physically with the last round)."""
 
         fractions: Union[float, tuple, dict] = 0.1
         overshoot: bool = False
@@ -95,10 +100,13 @@ class IterativeRelevancePruning(PruningMethod):
         seed: int = 0
         state_path: Optional[str] = None
         keep_scores: bool = True
+        removal: str = "physical"
 
         def __post_init__(self):
             if self.hook not in HOOKS:
                 raise ValueError(f"{type(self).__qualname__}: hook must be one of {HOOKS}, got {self.hook!r}")
+            if self.removal not in REMOVALS:
+                raise ValueError(f"{type(self).__qualname__}: removal must be one of {REMOVALS}, got {self.removal!r}")
             for name in ("score_batches", "batch_size"):
                 v = getattr(self, name)
                 if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -205,33 +213,50 @@ class IterativeRelevancePruning(PruningMethod):
             raise ValueError(f"{self.name}: {len(fractions)} fractions for {len(names)} pruned layers {names}")
         plan = schedule([u.size for u in pruned], limits, fractions, p.overshoot)
         state_path = Path(p.state_path) if p.state_path else None
+        masked = p.removal == "masked"
+        # masked removal: the channels still in the network, in its full-size coordinates (keep-masks too)
+        alive = {n: torch.ones(_width(model, n), dtype=torch.bool) for n in names}
         history, start = [], 0
         if state_path is not None and state_path.exists():  # replay the finished rounds, then their weights
             st = torch.load(state_path, map_location="cpu", weights_only=False)
             history, start = st["history"], len(st["history"])
             for h in history:
-                model = prune(model, h["keep"], x0).to(device)
+                if masked:
+                    alive = h["keep"]
+                else:
+                    model = prune(model, h["keep"], x0).to(device)
             model.load_state_dict(st["model"])
             log.info("%s: resumed after round %d of %d", self.name, start, len(plan))
         num_classes = data.info.num_classes
         keep: dict[str, torch.Tensor] = {}
         for r in range(start, len(plan)):
-            widths = [_width(model, n) for n in names]
+            widths = [int(alive[n].sum()) if masked else _width(model, n) for n in names]
             removals = round_removals(widths, limits, fractions, p.overshoot)
             scores = self.score(model, names, self._score_batches(data, harness, p.seed + r), num_classes)
+            if masked:  # rank the channels still in the network; masked ones are out already
+                scores = {n: s[alive[n]] for n, s in scores.items()}
             keep = masks_to_widths(scores, {n: w - k for n, w, k in zip(names, widths, removals)})
+            if masked:
+                keep = {n: _scatter(alive[n], k) for n, k in keep.items()}
             history.append({"round": r + 1, "widths_before": dict(zip(names, widths)),
                             "removed": dict(zip(names, removals)), "keep": keep,
                             "scores": {n: s.tolist() for n, s in scores.items()} if p.keep_scores else None})
             log.info("%s round %d/%d: widths %s -> %s", self.name, r + 1, len(plan), widths, plan[r])
             if r == len(plan) - 1:
                 break  # the caller's pipeline removes and fine-tunes the last round
-            model = prune(model, keep, x0).to(device)
+            held = []
+            if masked:
+                alive = keep
+                held = _mask_filters(model, alive)
+            else:
+                model = prune(model, keep, x0).to(device)
             # the round's fine-tuning resumes from its own trainer state; a finished round is in the rounds' state
             tune_state = state_path.with_name(state_path.name + ".finetune") if state_path else None
             if p.finetune and p.finetune.get("epochs", 0) > 0:
                 harness.train(model, p.finetune, seed=p.seed, state_path=str(tune_state) if tune_state else None,
                               callbacks=self.round_callbacks(model, names))
+            for h in held:
+                h.remove()
             if state_path is not None:  # the finished rounds: their keep-masks (in the history) and the weights
                 tmp = state_path.with_name(f".{state_path.name}.{os.getpid()}.tmp")  # atomic: old state or new
                 torch.save({"model": model.state_dict(), "history": history}, tmp)
@@ -240,11 +265,35 @@ class IterativeRelevancePruning(PruningMethod):
         if not plan:  # already at the limits: nothing to remove
             keep = {n: torch.ones(_width(model, n), dtype=torch.bool) for n in names}
         self.report = {"rounds": len(plan), "limits": dict(zip(names, limits)), "fractions": dict(zip(names, fractions)),
-                       "overshoot": p.overshoot, "plan": plan,
+                       "overshoot": p.overshoot, "removal": p.removal, "plan": plan,
                        "history": [{k: v for k, v in h.items() if k != "keep"} for h in history]}
         if state_path is not None:
             state_path.unlink(missing_ok=True)
         return model, keep
+
+
+def _scatter(alive: torch.Tensor, keep_of_alive: torch.Tensor) -> torch.Tensor:
+    """A keep-mask over the channels still alive, in the layer's full-size coordinates."""
+    out = torch.zeros_like(alive)
+    out[alive.nonzero().squeeze(1)] = keep_of_alive
+    return out
+
+
+def _mask_filters(model: nn.Module, alive: dict[str, torch.Tensor]) -> list:
+    """Masked removal: zero the removed filters' weights and bias, and hold them at zero through training
+    (their gradients zeroed, so SGD with coupled weight decay and momentum, and Adam, leave them at 0).
+    Nothing after the layer is touched. Returns the gradient-hook handles (``.remove()`` after the round)."""
+    handles = []
+    with torch.no_grad():
+        for unit, keep in alive.items():
+            layer = model.get_submodule(unit)
+            for param in (layer.weight, layer.bias):
+                if param is None:
+                    continue
+                live = keep.to(param.device, param.dtype).reshape(-1, *([1] * (param.dim() - 1)))
+                param.mul_(live)
+                handles.append(param.register_hook(lambda g, live=live: g * live))
+    return handles
 
 
 def _width(model: nn.Module, unit: str) -> int:

@@ -87,5 +87,4 @@ def study_files(owner, name):
 
 def table1_runs():
     """Every run behind results/table1.csv: the cross-method studies and the papers' curves on its benchmarks."""
-    benches = set(config["table1"]["benchmarks"])
-    return [r for s in STUDIES.values() if s.in_table1 and s.benchmark in benches for r in s.records()]
+    return ibtable1.table_runs(config, STUDIES.values())

@@ -46,7 +46,7 @@ rule prune:
 rule table1:
     input:
         runs=lambda w: table1_runs(),
-        baselines=[r for b in config["table1"]["benchmarks"] for r in seed_results(b)],
+        baselines=[r for b in ibtable1.table_benchmarks(config) for r in seed_results(b)],
     output:
         **with_provenance(
             table="results/table1.csv",

@@ -269,8 +269,41 @@ class TestKDE:
         # the pairwise-KL difference has a small positive bias under independence (0.03 here)
         assert abs(est.estimate(rng.standard_normal(1500), rng.standard_normal(1500))) < 0.04
 
+    @pytest.mark.parametrize("spacing", [0.1, 0.3, 1.0])
+    def test_bounds_bracket_the_true_information_of_a_noisy_grid(self, spacing):
+        """T = X + N(0, s^2), X uniform on n points of a line: the true I(T;X) = h(T) - h(N), with h(T) the
+        entropy of a 1-D Gaussian mixture, integrated numerically here. The KL bound lies above it, the
+        Bhattacharyya bound below, and both reach log n for separated points and 0 for one point."""
+        n, s2 = 12, 0.01
+        pts = spacing * np.arange(n, dtype=float)
+        grid = np.linspace(pts[0] - 12 * math.sqrt(s2), pts[-1] + 12 * math.sqrt(s2), 400_001)
+        dens = np.exp(-(grid[:, None] - pts[None]) ** 2 / (2 * s2)).mean(1) / math.sqrt(2 * math.pi * s2)
+        h_t = -np.sum(dens * np.log(np.maximum(dens, 1e-300))) * (grid[1] - grid[0])
+        truth = h_t - 0.5 * math.log(2 * math.pi * math.e * s2)
+        upper = KDEEstimator(device="cpu", noise_var=s2).i_xt(pts)
+        lower = KDEEstimator(device="cpu", noise_var=s2, bound="lower").i_xt(pts)
+        assert lower <= truth + 1e-6 <= upper + 2e-6
+        if spacing == 1.0:  # 10 noise s.d. apart: every bound is log n
+            assert lower == pytest.approx(math.log(n), abs=1e-4) and upper == pytest.approx(math.log(n), abs=1e-9)
+        assert KDEEstimator(device="cpu", bound="lower").i_xt(np.ones((20, 2))) == pytest.approx(0.0, abs=1e-12)
+
+    def test_lower_bound_with_labels(self):
+        rng = np.random.default_rng(20)
+        labels = rng.integers(0, 3, 300)
+        x = labels[:, None] * 0.2 + 0.1 * rng.standard_normal((300, 2))
+        upper = KDEEstimator(device="cpu", noise_var=0.01).estimate(x, labels)
+        lower = KDEEstimator(device="cpu", noise_var=0.01, bound="lower").estimate(x, labels)
+        h_y = entropy_of(np.bincount(labels) / 300)
+        assert 0 < lower < h_y and 0 < upper <= h_y + 1e-9
+        separated = 10.0 * np.eye(3)[labels]
+        assert KDEEstimator(device="cpu", bound="lower").estimate(separated, labels) == pytest.approx(h_y, abs=1e-9)
+
     def test_bad_input(self):
         est = KDEEstimator(device="cpu")
+        with pytest.raises(ValueError, match="bound"):
+            KDEEstimator(bound="middle")
+        with pytest.raises(EstimatorInputError, match="bound='lower'"):
+            KDEEstimator(device="cpu", bound="lower").estimate(np.arange(10.0), np.arange(10.0) ** 2)
         with pytest.raises(EstimatorInputError, match="both are labels"):
             est.estimate(np.arange(10), np.arange(10))
         with pytest.raises(ValueError, match="noise_var"):

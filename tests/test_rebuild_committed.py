@@ -13,12 +13,10 @@ def at_repo(monkeypatch):
 def test_table1_rebuilds_from_the_committed_runs(tmp_path, at_repo):
     from benchmarks import table1
 
-    cfg = committed_config("vibnet_table2_cpu.yaml", "mint_mnist_only.yaml")
-    studies = committed_studies(cfg)
-    benches = set(cfg["table1"]["benchmarks"])
-    runs = [r for s in studies.values() if s.in_table1 and s.benchmark in benches for r in s.records()]
-    baselines = [f"results/baselines/{b}/seed{s}.json" for b in cfg["table1"]["benchmarks"] for s in (0, 1, 2)]
-    assert len(runs) == 93
+    cfg = committed_config("vibnet_table2_cpu.yaml", "mint_mnist_only.yaml", "aura_lenet5_cpu.yaml")
+    runs = table1.table_runs(cfg, committed_studies(cfg).values())
+    baselines = [f"results/baselines/{b}/seed{s}.json" for b in table1.table_benchmarks(cfg) for s in (0, 1, 2)]
+    assert len(runs) == 93 + 66  # + aura's LeNet-5 comparison at equal widths
     assert table1.main(["--runs", *runs, "--baselines", *baselines, "--out", str(tmp_path / "table1.csv"),
                         "--figure", str(tmp_path / "table1.png")]) == 0
     assert_same_table(tmp_path / "table1.csv", REPO / "results" / "table1.csv")

@@ -154,3 +154,70 @@ def test_hrel_tracked_kernel_width_follows_the_fine_tuning_steps():
     assert set(m._tracked) == {"0", "2"} and all(v > 0 for v in m._tracked.values())
     tracker = m._trackers[0]
     assert tracker.state_dict() == {"sigma": m._tracked} and not tracker._handles  # hooks removed after use
+
+
+def _bn_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 6, 3, padding=1, bias=False), nn.BatchNorm2d(6), nn.ReLU(),
+                         nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 36, 3))
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_masked_removal_keeps_the_bn_shift_of_removed_channels(tmp_path, resume):
+    """HRel's ResNet code (``removal="masked"``): removed filters are zeroed and held at zero through the
+    rounds' fine-tuning while their BN stays, so each removed channel outputs the BN's shift; the network
+    stays full-size until the pipeline removes the channels with the last round. Resuming replays it."""
+    splits = toy_splits()
+    x0 = torch.zeros(1, 1, 6, 6)
+    state = str(tmp_path / "rounds.pt") if resume else None
+
+    class Killed(pipeline.TrainerHarness):
+        calls = 0
+
+        def train(self, *a, **k):
+            Killed.calls += 1
+            if resume and Killed.calls == 2:
+                raise KeyboardInterrupt("killed in the second round's fine-tuning")
+            return super().train(*a, **k)
+
+    def run(harness, state_path=state):
+        training.seed_everything(0)
+        m = get("hrel", fractions=[0.2], score_batches=2, batch_size=30, finetune=FINETUNE, removal="masked",
+                state_path=state_path)
+        return m, m.masks(_bn_net(), None, splits, Target(0.0, widths={"0": 2}), CPU, harness=harness)
+
+    if resume:
+        with pytest.raises(KeyboardInterrupt):
+            run(Killed(splits, CPU))
+    m, (last, keep) = run(pipeline.TrainerHarness(splits, CPU))
+    if resume:  # the same network and keep-masks as a run never killed
+        _, (last_ref, keep_ref) = run(pipeline.TrainerHarness(splits, CPU), None)
+        assert torch.equal(keep["0"], keep_ref["0"])
+        for (k, a), b in zip(last.state_dict().items(), last_ref.state_dict().values()):
+            assert torch.equal(a, b), k
+    plan = m.report["plan"]
+    assert m.report["removal"] == "masked" and len(plan) >= 3 and plan[-1] == [2]
+    assert last[0].out_channels == 6 and int(keep["0"].sum()) == 2  # full size; keep in its coordinates
+    hist = m.report["history"]
+    assert [len(h["scores"]["0"]) for h in hist] == [h["widths_before"]["0"] for h in hist]  # live ones only
+    removed_before_last = last[0].weight.detach().flatten(1).abs().sum(1) == 0
+    assert int(removed_before_last.sum()) == 6 - plan[-2][0]  # zeroed, and held there through fine-tuning
+    assert not bool((removed_before_last & keep["0"]).any())  # the last round keeps only live channels
+    last.eval()
+    with torch.no_grad():
+        bn_out = last[1](last[0](torch.randn(4, 1, 6, 6)))
+        shift = last[1].bias - last[1].weight * last[1].running_mean / torch.sqrt(last[1].running_var + last[1].eps)
+        dead = removed_before_last.nonzero().squeeze(1)
+        assert torch.allclose(bn_out[:, dead], shift[dead].reshape(1, -1, 1, 1).expand_as(bn_out[:, dead]), atol=1e-6)
+        assert bool((shift[dead].abs() > 1e-4).any())  # the removed channels carry a constant, not zero
+        x = torch.randn(5, 1, 6, 6)
+        pruned = prune(last, keep, x0)  # the pipeline's physical removal drops those constants
+        assert pruned[0].out_channels == 2
+        assert torch.allclose(pruned(x), masked_copy(last, keep, x0)(x), atol=1e-5)
+    if resume:
+        assert not (tmp_path / "rounds.pt").exists()
+
+
+def test_removal_option_is_checked():
+    with pytest.raises(ValueError, match="removal must be one of"):
+        get("hrel", removal="bn")
