@@ -60,6 +60,7 @@ rule ibcnn_figure:
     params:
         study=lambda w: IBCNN["figures"][w.n]["study"],
         networks=lambda w: " ".join(IBCNN["figures"][w.n]["networks"]),
+        plane=lambda w: "--plane" if IBCNN["figures"][w.n].get("plane") else "",
         config=lambda w: json.dumps(IBCNN["figures"][w.n]),
         command=lambda w: f"snakemake --config scale={SCALE} figures/ibcnn/fig{w.n}.png",
     log:
@@ -68,7 +69,7 @@ rule ibcnn_figure:
     conda:
         "../../envs/ibbench.yaml"
     shell:
-        "python -m benchmarks.papers.ibcnn.figures figure --figure {wildcards.n} --study {params.study}"
+        "python -m benchmarks.papers.ibcnn.figures figure --figure {wildcards.n} --study {params.study} {params.plane}"
         " --networks {params.networks} --information {input.information} --out {output.figure}"
         " --kde-out {output.kde} --command {params.command:q} --config {params.config:q} --log {log}"
 
@@ -93,8 +94,27 @@ rule ibcnn_final_layer:
         " --config {params.config:q} --log {log}"
 
 
+rule ibcnn_speed:
+    """CPU training speed of every network: each variant's steps per second against eager PyTorch."""
+    output:
+        **with_provenance(table="results/perf/ibcnn_training_speed.csv"),
+    params:
+        networks=json.dumps(IBCNN["networks"]),
+        variants=" ".join(IBCNN["speed_variants"]),
+        command="snakemake results/perf/ibcnn_training_speed.csv",
+    log:
+        "logs/ibcnn/speed.log",
+    threads: 1
+    conda:
+        "../../envs/ibbench.yaml"
+    shell:
+        "python -m benchmarks.papers.ibcnn.speed --networks {params.networks:q} --variants {params.variants}"
+        " --out {output.table} --threads {threads} --command {params.command:q} --log {log}"
+
+
 rule ibcnn_all:
-    """Every ibcnn output: Figs 4-8 (binning and KDE versions) and the final-layer table."""
+    """Every ibcnn output: Figs 4-8 (binning and KDE versions), the final-layer table, the CPU speed table."""
     input:
         expand("figures/ibcnn/fig{n}.png", n=list(IBCNN["figures"])),
         "results/ibcnn/final_layer.csv",
+        "results/perf/ibcnn_training_speed.csv",

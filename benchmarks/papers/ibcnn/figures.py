@@ -42,6 +42,7 @@ from ... import logs
 from ...plotting import pyplot
 from ...provenance import write_provenance
 from ...reference import load_reference
+from . import PAPER_LAST_EPOCH  # the paper trains 10,000 epochs, numbered from 0
 
 log = logging.getLogger("ibbench.ibcnn_figures")
 
@@ -55,8 +56,6 @@ SPLITS = ("train", "test")
 RUN_KEYS = ["study", "network", "dataset", "split", "seed"]
 POINT_KEYS = [*RUN_KEYS, "epoch", "layer", "estimator"]
 
-PAPER_LAST_EPOCH = 9999  # the paper trains 10,000 epochs; the authors number them from 0
-FIGURE_STUDY = {4: "width", 5: "kernel", 6: "depth", 7: "pooling", 8: "multi_fc"}
 STUDY_TITLE = {"width": "convolutional layer widths", "kernel": "kernel sizes", "depth": "depths",
                "pooling": "pooling layer", "multi_fc": "multi-fully connected layers"}
 DATASET_LABEL = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
@@ -435,10 +434,9 @@ def main(argv=None) -> int:
         sp.add_argument("--out", type=Path, required=True)
         logs.add_record_arguments(logs.add_job_arguments(sp, threads=False))
     f = sub.choices["figure"]
-    f.add_argument("--figure", type=int, required=True, choices=sorted(FIGURE_STUDY),
-                   help="4-7: MI against epoch; 8: the information plane")
-    f.add_argument("--study", default=None, help="default: the figure's (4 width, 5 kernel, 6 depth, 7 pooling, "
-                                                  "8 multi_fc)")
+    f.add_argument("--figure", type=int, required=True, help="the paper's figure number (config ibcnn.figures)")
+    f.add_argument("--study", required=True, help="the study the figure shows (config ibcnn.figures.<n>.study)")
+    f.add_argument("--plane", action="store_true", help="an information plane (Fig 8) instead of MI against epoch")
     f.add_argument("--networks", nargs="*", default=None, help="the columns, in order (default: all of the study)")
     f.add_argument("--kde-out", type=Path, default=None,
                    help="also draw the KDE version here (Figs 4-7: upper and lower bounds; Fig 8: the upper bound)")
@@ -451,12 +449,9 @@ def main(argv=None) -> int:
     try:
         df = load_information(a.information)
         if a.cmd == "figure":
-            study = a.study or FIGURE_STUDY[a.figure]
-            if study != FIGURE_STUDY[a.figure]:
-                log.warning("figure %d is the paper's %s study; drawing study %s", a.figure,
-                            FIGURE_STUDY[a.figure], study)
+            study = a.study
             outputs = [a.out] + ([a.kde_out] if a.kde_out else [])
-            if a.figure == 8:
+            if a.plane:
                 plot_information_plane(df, study, "binning", a.out, a.networks, a.title)
                 if a.kde_out:
                     plot_information_plane(df, study, "kde_upper", a.kde_out, a.networks, a.title)

@@ -153,6 +153,8 @@ def run(spec: dict, seed: int, data_root: Path, activity_dir: Path, out: Path,
     torch.manual_seed(seed)  # the initial weights depend on the seed only
     model = build_model(spec["model"], splits.info.num_classes, splits.info.input_shape, **spec["model_params"])
     layers = measured_layers(model)
+    if spec.get("channels_last"):  # the same training on oneDNN's faster path (benchmarks/papers/ibcnn/speed.py)
+        model.to(memory_format=torch.channels_last)
     activity_dir = Path(activity_dir)
     activity_dir.mkdir(parents=True, exist_ok=True)
     eval_bs = spec["protocol"].get("eval_batch_size", 1000)

@@ -178,7 +178,7 @@ def test_cli_writes_the_figures_and_the_table_with_provenance(csvs, tmp_path):
 
     plane, plane_kde = tmp_path / "figures" / "fig8.png", tmp_path / "figures" / "fig8_kde.png"
     one = [p for p in paths if "w1_mnist_test" in p]  # one panel: the information plane of one run
-    assert figures.main(["figure", "--figure", "8", "--study", "width", "--information", *one, "--out", str(plane),
+    assert figures.main(["figure", "--figure", "8", "--study", "width", "--plane", "--information", *one, "--out", str(plane),
                          "--kde-out", str(plane_kde)]) == 0
     assert _is_png(plane) and _is_png(plane_kde) and (plane.parent / "fig8_kde.provenance.json").exists()
     assert json.loads((plane.parent / "fig8.provenance.json").read_text())["figure"] == 8

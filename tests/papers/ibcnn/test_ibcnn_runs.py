@@ -113,6 +113,8 @@ def test_activity_is_stored_after_the_logged_epochs(tiny_run, mnist_root):
     training.seed_everything(0)
     torch.manual_seed(0)
     model = build_model("ibcnn", 10, (1, 28, 28), **spec["model_params"])
+    assert spec["channels_last"]  # the configured default: the run's weights in channels-last format
+    model.to(memory_format=torch.channels_last)
     protocol = {**spec["protocol"], "epochs": 3}
     training.train(model, splits, protocol, seed=0, device=torch.device("cpu"))
     layers = record.measured_layers(model)
@@ -166,3 +168,19 @@ def test_measurement_from_stored_activity(tiny_run):
     missing = dict(spec, log_epochs=[0, 1])
     with pytest.raises(FileNotFoundError, match=r"logged epochs \[1\]"):
         measure.measure_run(rec, missing)
+
+
+def test_speed_table_reports_each_variant_against_eager(tmp_path):
+    from benchmarks.papers.ibcnn import speed
+
+    table = speed.speed_table({"d1": {"width": 2, "depth": 1, "kernel_size": 3}}, ["eager", "channels_last"],
+                              batch=8, steps=2)
+    assert list(table["variant"]) == ["eager", "channels_last"] and table["speedup_vs_eager"].iloc[0] == 1.0
+    cl = table.iloc[1]
+    assert cl["speedup_vs_eager"] == pytest.approx(table["median_step_seconds"].iloc[0] / cl["median_step_seconds"])
+    with pytest.raises(ValueError, match="variant"):
+        speed.prepare(torch.nn.Linear(2, 2), "fast")
+    out = tmp_path / "speed.csv"
+    assert speed.main(["--networks", '{"d1": {"width": 2, "depth": 1, "kernel_size": 3}}', "--steps", "1",
+                       "--out", str(out)]) == 0
+    assert out.exists() and (tmp_path / "speed.provenance.json").exists()
