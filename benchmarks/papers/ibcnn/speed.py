@@ -40,46 +40,54 @@ def prepare(model: torch.nn.Module, variant: str):
     return torch.compile(model) if variant.startswith("compile") else model
 
 
-def step_seconds(params: dict, variant: str, batch: int = 1000, warmup: int = 2, steps: int = 5,
-                 seed: int = 0) -> tuple[list[float], float]:
-    """(seconds of each timed step, seconds of the warm-up steps, which include compilation)."""
-    torch.manual_seed(seed)
-    model = build_model("ibcnn", 10, (1, 28, 28), **params)
+def step_seconds(params: dict, variants, batch: int = 1000, warmup: int = 2, steps: int = 5,
+                 seed: int = 0) -> dict[str, tuple[list[float], float]]:
+    """Per variant: (seconds of each timed step, seconds of the warm-up steps, which include compilation).
+    The variants' steps alternate (one step of each in turn), so a change in the machine's load during the
+    measurement falls on all of them alike and their ratios stay fair."""
     g = torch.Generator().manual_seed(seed)
     x, y = torch.rand(batch, 1, 28, 28, generator=g), torch.randint(0, 10, (batch,), generator=g)
-    run = prepare(model, variant)
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    steppers = {}
+    for variant in variants:
+        torch.manual_seed(seed)
+        model = build_model("ibcnn", 10, (1, 28, 28), **params)
+        run = prepare(model, variant)
+        opt = torch.optim.Adam(model.parameters(), 1e-3)
 
-    def step():
-        loss = F.cross_entropy(run(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        def step(run=run, opt=opt):
+            loss = F.cross_entropy(run(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
 
-    t0 = time.perf_counter()
-    for _ in range(warmup):
-        step()
-    warm = time.perf_counter() - t0
-    times = []
+        steppers[variant] = step
+    warm = {}
+    for variant, step in steppers.items():
+        t0 = time.perf_counter()
+        for _ in range(warmup):
+            step()
+        warm[variant] = time.perf_counter() - t0
+    times: dict[str, list[float]] = {v: [] for v in variants}
     for _ in range(steps):
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
-    return times, warm
+        for variant, step in steppers.items():
+            t = time.perf_counter()
+            step()
+            times[variant].append(time.perf_counter() - t)
+    return {v: (times[v], warm[v]) for v in variants}
 
 
 def speed_table(networks: dict[str, dict], variants, batch: int = 1000, steps: int = 5) -> pd.DataFrame:
+    if variants[0] != "eager":
+        raise ValueError(f"variants: the first must be 'eager' (the reference of every ratio), got {list(variants)}")
     rows = []
     for name, params in networks.items():
-        base = None
-        for variant in variants:
-            times, warm = step_seconds(params, variant, batch=batch, steps=steps)
+        measured = step_seconds(params, variants, batch=batch, steps=steps)
+        base = statistics.median(measured["eager"][0])
+        for variant, (times, warm) in measured.items():
             med = statistics.median(times)
-            if variant == "eager":
-                base = med
             rows.append({"network": name, "variant": variant, "batch": batch, "steps": steps,
                          "median_step_seconds": med, "steps_per_second": 1.0 / med,
-                         "speedup_vs_eager": (base / med) if base else float("nan"), "warmup_seconds": warm,
+                         "speedup_vs_eager": base / med, "warmup_seconds": warm,
                          "threads": torch.get_num_threads()})
             log.info("%s %s: %.3f s/step (%.2fx eager)", name, variant, med, rows[-1]["speedup_vs_eager"])
     return pd.DataFrame(rows)
@@ -89,13 +97,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(description="ibcnn training steps per second, each variant against eager PyTorch")
     p.add_argument("--networks", required=True, help="JSON: name -> model params (config ibcnn.networks)")
     p.add_argument("--variants", nargs="+", default=["eager", "channels_last"], choices=VARIANTS)
-    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--steps", type=int, default=7)
     p.add_argument("--out", required=True)
     logs.add_record_arguments(logs.add_job_arguments(p))
     a = p.parse_args(argv)
     logs.start_job(a)
-    if a.variants[0] != "eager":
-        p.error("--variants: the first must be eager (the reference of every ratio)")
     t0 = time.perf_counter()
     chosen = json.loads(a.networks)
     table = speed_table(chosen, a.variants, steps=a.steps)

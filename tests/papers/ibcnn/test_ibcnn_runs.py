@@ -184,3 +184,5 @@ def test_speed_table_reports_each_variant_against_eager(tmp_path):
     assert speed.main(["--networks", '{"d1": {"width": 2, "depth": 1, "kernel_size": 3}}', "--steps", "1",
                        "--out", str(out)]) == 0
     assert out.exists() and (tmp_path / "speed.provenance.json").exists()
+    with pytest.raises(ValueError, match="first must be 'eager'"):
+        speed.speed_table({"d1": {"width": 2, "depth": 1, "kernel_size": 3}}, ["channels_last"], batch=8, steps=1)
