@@ -73,8 +73,10 @@ def test_aura_cpu_part_through_the_dag(tmp_path, mnist_mirror):
     pruned = t[t["method"] != "baseline"]
     assert set(pruned["widths"]) == {"2-3", "4-5", "10-25", "6-15", "2-5"} and (pruned["seeds"] == 1).all()
     # the iterative methods ran their rounds; l1 and random prune once to the same widths
-    assert (pruned[pruned["method"].isin(["hrel", "aura", "l1_rounds", "random_rounds"])]["rounds"] > 1).all()
-    assert set(pruned[pruned["method"] == "hrel"]["study"]) == {"lenet5-hrel", "lenet5-hrel-tracked"}
+    rounds = pruned[pruned["method"].isin(["hrel", "aura", "l1_rounds", "random_rounds"])]
+    assert (rounds["rounds"] >= 1).all()  # at smoke scale half the excess goes per round: 20 -> 10 in one
+    assert (rounds[rounds["widths"].isin(["2-3", "4-5"])]["rounds"] > 1).all()
+    assert set(pruned[pruned["method"] == "hrel"]["study"]) == {"lenet5-hrel", "lenet5-hrel-tracked", "lenet5-hrel-core"}
     assert (pruned[pruned["method"].isin(["l1", "random"])]["rounds"] == 1).all()
     assert (pruned["pruned_architecture"].str.split("-").str[:2].str.join("-") == pruned["widths"]).all()
     prov = json.loads((res / "lenet5.provenance.json").read_text())
