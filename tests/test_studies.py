@@ -39,3 +39,21 @@ def test_old_records_and_duplicates():
     a = Study(owner="o", name="n", method="l1", benchmark="b", sweep_param="ratio", values=[0.5], seeds=[0])
     with pytest.raises(ValueError, match="defined twice"):
         registry([a], [a])
+
+
+def test_table1_takes_the_papers_study_benchmarks():
+    """table1's rows: its own sweeps on `benchmarks`, and every in_table1 study on those or on
+    `study_benchmarks` (aura's LeNet-5 at equal widths), never a study that does not ask for it."""
+    from benchmarks import config, papers, table1
+
+    cfg = config.load_config()
+    assert table1.table_benchmarks(cfg) == [*cfg["table1"]["benchmarks"], "lenet5_hrel_mnist"]
+    all_studies = [*table1.studies(cfg, "paper"), *papers.studies(cfg, "paper")]
+    runs = table1.table_runs(cfg, all_studies)
+    assert any("/aura/runs/lenet5-hrel-core/" in r for r in runs) and any("/aura/runs/lenet5-l1/" in r for r in runs)
+    assert not any("lenet5-hrel-tracked" in r or "vgg16" in r for r in runs)
+    none = config.merge(cfg, {"table1": {"study_benchmarks": []}})
+    assert not any("/aura/" in r for r in table1.table_runs(none, all_studies))
+    bad = config.merge(cfg, {"table1": {"study_benchmarks": ["nope"]}})
+    with pytest.raises(config.ConfigError, match="table1.study_benchmarks"):
+        config.validate(bad)

@@ -31,8 +31,13 @@ def test_lint_clean(tmp_path):
 @pytest.mark.slow
 def test_smoke_dag_end_to_end(tmp_path, mnist_mirror):
     data = tmp_path / "data"
-    rc, out = snakemake(tmp_path, "--cores", "2", "results/baselines.csv", "results/table1.csv", "--config", "scale=smoke",
-                        f"mirror={mnist_mirror}", f"data_root={data}", "download=False")
+    # aura's equal-width studies (table1.study_benchmarks) run end to end in tests/papers/aura; their rows
+    # in this table: tests/test_rebuild_committed.py and test_table1_takes_the_papers_study_benchmarks
+    overlay = tmp_path / "no_study_benchmarks.yaml"
+    overlay.write_text("table1:\n  study_benchmarks: []\n")
+    rc, out = snakemake(tmp_path, "--cores", "2", "--configfile", str(overlay), "--config", "scale=smoke",
+                        f"mirror={mnist_mirror}", f"data_root={data}", "download=False", "--",
+                        "results/baselines.csv", "results/table1.csv")
     assert rc == 0, out[-4000:]
     smoke = tmp_path / "smoke"
     table = pd.read_csv(smoke / "results" / "baselines.csv")
@@ -56,14 +61,15 @@ def test_smoke_dag_end_to_end(tmp_path, mnist_mirror):
     # a smoke run never writes where paper-scale results live
     assert not (tmp_path / "results").exists()
     # every file the jobs wrote under results/ and figures/ is a declared output of the workflow
-    rc, out = snakemake(tmp_path, "--list-untracked", "--config", "scale=smoke", f"mirror={mnist_mirror}",
-                        f"data_root={data}", "download=False")
+    rc, out = snakemake(tmp_path, "--list-untracked", "--configfile", str(overlay), "--config", "scale=smoke",
+                        f"mirror={mnist_mirror}", f"data_root={data}", "download=False")
     assert rc == 0, out[-2000:]
     untracked = [line.strip() for line in out.splitlines() if line.strip().startswith(("results/", "figures/"))]
     assert not untracked, untracked
     # nothing left to do on a rerun (resumable, complete)
-    rc, out = snakemake(tmp_path, "-n", "results/baselines.csv", "results/table1.csv", "--config", "scale=smoke",
-                        f"mirror={mnist_mirror}", f"data_root={data}", "download=False")
+    rc, out = snakemake(tmp_path, "-n", "--configfile", str(overlay), "--config", "scale=smoke",
+                        f"mirror={mnist_mirror}", f"data_root={data}", "download=False", "--",
+                        "results/baselines.csv", "results/table1.csv")
     assert rc == 0 and "Nothing to be done" in out, out[-2000:]
 
 
