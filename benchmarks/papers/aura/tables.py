@@ -167,25 +167,41 @@ def plot_lenet5(table: pd.DataFrame, path: Path) -> None:
     plt = pyplot()
     t = table[table["method"] != "baseline"]
     sets = list(dict.fromkeys(t["widths_set"]))
-    studies = list(dict.fromkeys(t["study"]))  # one bar per study (a method may have several, e.g. options)
-    fig, ax = plt.subplots(figsize=(7, 3.8))
-    width = 0.8 / max(len(studies), 1)
-    for i, st in enumerate(studies):
-        tm = t[t["study"] == st].set_index("widths_set").reindex(sets)
-        ax.bar(np.arange(len(sets)) + (i - (len(studies) - 1) / 2) * width, tm["accuracy_pct"], width,
-               yerr=tm["accuracy_std"], capsize=2, label=st)
+    colours = {m: plt.cm.tab10(k % 10) for k, m in enumerate(dict.fromkeys(t["method"]))}  # one per method
+    # the y axis shows the differences between the methods; a collapsed run's bar is cut and labelled
+    floor = max(0.0, min(90.0, np.nanmedian(t["accuracy_pct"].to_numpy(float)) - 5))
+    fig, ax = plt.subplots(figsize=(9, 4))
+    centres, labels, seen = [], [], set()
+    x = 0.0
+    for s in sets:
+        ts = t[t["widths_set"] == s]
+        first = x
+        methods_here: set = set()
+        for _, r in ts.iterrows():
+            option = r["method"] in methods_here  # a second study of a method in one set (an option): hatched
+            methods_here.add(r["method"])
+            label = r["study"] if option else r["method"]
+            ax.bar(x, r["accuracy_pct"] - floor, 0.8, bottom=floor, yerr=r["accuracy_std"], capsize=2,
+                   color=colours[r["method"]], hatch="//" if option else None, edgecolor="white" if option else None,
+                   label=None if label in seen else label)
+            seen.add(label)
+            if r["accuracy_pct"] < floor:
+                ax.text(x, floor + 0.3, f"{r['accuracy_pct']:.1f}", ha="center", va="bottom", fontsize=6, rotation=90)
+            x += 1.0
+        centres.append((first + x - 1.0) / 2)
+        labels.append(f"{s}\n({ts['widths'].iloc[0]})")
+        x += 1.0  # a gap between the width sets
     base = table[table["method"] == "baseline"]["accuracy_pct"]
     if len(base) and np.isfinite(base.iloc[0]):
         ax.axhline(base.iloc[0], color="k", linestyle="--", linewidth=1, label="unpruned")
-    ax.set_xticks(np.arange(len(sets)), [f"{s}\n({w})" for s, w in zip(sets, t.drop_duplicates('widths_set')['widths'])])
-    lo = np.nanmin(np.r_[t["accuracy_pct"].to_numpy(float), 100.0])
-    ax.set_ylim(max(0.0, lo - 2), 100)
+    ax.set_xticks(centres, labels)
+    ax.set_ylim(floor, 100)
     ax.set_ylabel("test accuracy (%)")
     scale = ", ".join(sorted(set(t["scale"])))
     protocol = ", ".join(sorted(set(t["finetune_protocol"].dropna())))
     ax.set_title(f"LeNet-5 (HRel's) on MNIST, pruned to the same widths ({scale} scale; fine-tuning {protocol})",
                  fontsize=8)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     save_figure(fig, path)
 
 
