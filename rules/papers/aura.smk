@@ -9,8 +9,7 @@ AURA_TABLES = aura_paper.paper_tables(config)
 AURA_BENCHMARKS = {"vgg16_cifar10": "vgg16_hrel_cifar10", "resnet56_cifar10": "resnet56_hrel_cifar10",
                    "resnet110_cifar10": "resnet110_hrel_cifar10"}
 AURA_TABLE_ARCHITECTURE = {"1": "vgg16_cifar10", "2": "resnet56_cifar10", "3": "resnet110_cifar10"}
-AURA_LENET5 = ["lenet5-hrel", "lenet5-hrel-tracked", "lenet5-aura", "lenet5-l1", "lenet5-random", "lenet5-l1-rounds", "lenet5-random-rounds",
-               "lenet5-hrel-core", "lenet5-aura-core", "lenet5-l1-core", "lenet5-random-core"]
+AURA_LENET5 = aura_paper.LENET5_STUDIES
 
 
 rule aura_table:

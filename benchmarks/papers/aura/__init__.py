@@ -10,6 +10,9 @@ from ...studies import WIDTHS_PARAM, Study
 
 KEY = "aura"
 ITERATIVE = ("hrel", "aura", "l1_rounds", "random_rounds")  # params carry the per-round fine-tuning protocol
+# the studies of results/aura/lenet5.csv (HRel's LeNet-5 at equal widths); the first one's baselines serve all
+LENET5_STUDIES = ["lenet5-hrel", "lenet5-hrel-tracked", "lenet5-aura", "lenet5-l1", "lenet5-random", "lenet5-l1-rounds",
+                  "lenet5-random-rounds", "lenet5-hrel-core", "lenet5-aura-core", "lenet5-l1-core", "lenet5-random-core"]
 
 
 def studies(config: dict, scale: str) -> list[Study]:
