@@ -154,6 +154,16 @@ def plot(table: pd.DataFrame, path: Path) -> None:
                     dict(marker="o", linestyle="-")
                 ax.errorbar(grp[col], grp["error_pct_mean"], yerr=grp["error_pct_std"], label=method, capsize=2,
                             color=colours[method], **style)
+            # a run that did not recover (e.g. a dead network) would flatten every other curve: cut the
+            # axis above the rest and write the cut points' values at the top
+            typical = float(np.nanpercentile(sub["error_pct_mean"], 90))
+            if sub["error_pct_mean"].max() > 4 * typical:
+                top = 2.5 * typical
+                ax.set_ylim(0, top)
+                for _, r in sub[sub["error_pct_mean"] > top].iterrows():
+                    ax.annotate(f"{r['method']}: {r['error_pct_mean']:.1f} ± {r['error_pct_std']:.1f}",
+                                (r[col], top), xytext=(0, -12), textcoords="offset points", fontsize=7,
+                                ha="center", arrowprops={"arrowstyle": "->", "lw": 0.6})
             ax.set_xlabel(label)
             ax.set_ylabel("test error (%)")
             if logx:
