@@ -13,6 +13,7 @@ from typing import ClassVar
 import torch
 
 from .base import PruningMethod
+from .pruning import output_l1_norms
 
 
 class L1Norm(PruningMethod):
@@ -27,7 +28,6 @@ class L1Norm(PruningMethod):
         for u in units:
             total = torch.zeros(u.size)
             for member in u.members:
-                w = model.get_submodule(member).weight.detach().cpu()
-                total += w.abs().reshape(w.shape[0], -1).sum(1)
+                total += output_l1_norms(model.get_submodule(member).weight).cpu()
             out[u.name] = total
         return out

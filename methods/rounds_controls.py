@@ -9,14 +9,14 @@ from typing import ClassVar
 import torch
 
 from .iterative import IterativeRelevancePruning
+from .pruning import output_l1_norms
 
 
 class L1Rounds(IterativeRelevancePruning):
     name: ClassVar[str] = "l1_rounds"
 
     def score(self, model, units, batches, num_classes):
-        return {u: model.get_submodule(u).weight.detach().abs().reshape(model.get_submodule(u).weight.shape[0], -1)
-                .sum(1).to("cpu", torch.float64) for u in units}
+        return {u: output_l1_norms(model.get_submodule(u).weight).to("cpu", torch.float64) for u in units}
 
 
 class RandomRounds(IterativeRelevancePruning):

@@ -9,7 +9,8 @@ latency are measured (the papers' own codes only mask or zero weights; each pape
 - ``surgery``: ``prune(model, keep, x)`` (a new smaller plain module), ``masked_copy`` (the reference it
   must equal: removed channels zero in every tensor that carries them), ``apply_weight_masks`` and
   ``dead_units`` / ``prune_dead`` for weight-level sparsity (MINT zeroes input-connection blocks).
-- ``masks``: ``masks_from_scores``: importance scores -> keep-masks (per-layer or global ratio, floors).
+- ``masks``: ``masks_from_scores``: importance scores -> keep-masks (per-layer or global ratio, floors);
+  ``output_l1_norms``: the L1 filter score shared by the L1 methods.
 - ``architecture``: ``pruned_architecture`` / ``build_pruned`` (checkpoint ``arch`` with ``"widths"``),
   ``architecture_string`` ("97-71-33").
 - ``modules``: ``ChannelScatter`` (the option-A shortcut after its channels were pruned) and
@@ -33,10 +34,10 @@ from __future__ import annotations
 
 from .architecture import architecture_string, build_pruned, pruned_architecture
 from .graph import INPUT_UNIT, Unit, prunable_units
-from .masks import masks_from_scores, masks_to_widths, resolve_widths
+from .masks import masks_from_scores, masks_to_widths, output_l1_norms, resolve_widths
 from .modules import ChannelScatter, FlattenSelect, ZeroPadShortcut
 from .surgery import apply_weight_masks, dead_units, hold_zeros, masked_copy, prune, prune_dead
 
 __all__ = ["INPUT_UNIT", "ChannelScatter", "FlattenSelect", "Unit", "ZeroPadShortcut", "apply_weight_masks", "architecture_string",
-           "build_pruned", "dead_units", "hold_zeros", "masked_copy", "masks_from_scores", "masks_to_widths", "resolve_widths", "prunable_units", "prune",
+           "build_pruned", "dead_units", "hold_zeros", "masked_copy", "masks_from_scores", "masks_to_widths", "output_l1_norms", "resolve_widths", "prunable_units", "prune",
            "prune_dead", "pruned_architecture"]

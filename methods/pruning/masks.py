@@ -60,6 +60,13 @@ def _ascending_ties_high_first(s: torch.Tensor) -> torch.Tensor:
     return n - 1 - torch.argsort(s.flip(0), stable=True)
 
 
+def output_l1_norms(weight: torch.Tensor) -> torch.Tensor:
+    """The L1 norm of each output channel's incoming weights (a conv filter's kernel, a neuron's row):
+    ``sum_{i,k,l} |W[j, i, k, l]|`` for every j (Li et al.'s filter score; HRel's L1 control ranks by it)."""
+    w = weight.detach()
+    return w.abs().reshape(w.shape[0], -1).sum(1)
+
+
 def masks_from_scores(scores: Mapping[str, torch.Tensor], *, ratio: float, scope: str = "per_layer",
                       min_keep: int = 1, min_keep_fraction: float = 0.0,
                       normalize: str = "l2") -> dict[str, torch.Tensor]:
