@@ -6,6 +6,9 @@ from benchmarks.provenance import provenance_path
 # Every pruning study of the workflow, (owner, name) -> benchmarks.studies.Study: the cross-method table's
 # own and each listed paper's. The one `prune` rule makes their runs.
 STUDIES = ibstudies.registry(ibtable1.studies(config, SCALE), ibpapers.studies(config, SCALE))
+# The `prune` rule's wildcards: the path scheme's, its owner one of the studies' owners, so a paper's other
+# records under results/<key>/runs/ (ibcnn's training runs) are never taken for pruning runs.
+PRUNE_WILDCARDS = {**ibstudies.WILDCARDS, "owner": "|".join(sorted({s.owner for s in STUDIES.values()}))}
 
 
 def with_provenance(**outputs):

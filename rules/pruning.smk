@@ -15,7 +15,7 @@ rule prune:
         model=ibstudies.MODEL,
         record=ibstudies.RECORD,
     wildcard_constraints:
-        **ibstudies.WILDCARDS,
+        **PRUNE_WILDCARDS,
     params:
         spec=lambda w: json.dumps(benchmark_spec(study_of(w).benchmark)),
         data_root=DATA_ROOT,

@@ -29,3 +29,13 @@ def test_smoke_dag_draws_figures_from_measured_runs(tmp_path, mnist_mirror):
     run = json.loads((smoke / "results" / "ibcnn" / "runs" / "pool_on" / "mnist" / "seed0.json").read_text())
     assert run["written_epochs"] == run["log_epochs"] and run["epoch_cap"] == run["log_epochs"][-1]
     assert (tmp_path / "smoke" / "runs" / "ibcnn" / "pool_on" / "mnist" / "seed0" / "epoch00000.pt").exists()
+
+
+def test_ibcnn_records_are_never_taken_for_pruning_runs(tmp_path):
+    """results/ibcnn/runs/... lies in the pruning runs' path scheme (results/<owner>/runs/...): the prune
+    rule's owner is restricted to the studies' owners, so strict DAG evaluation finds no failing input
+    function of `prune` when planning ibcnn's figures."""
+    rc, out = snakemake(tmp_path, "-n", "--cores", "1", "--strict-dag-evaluation", "functions",
+                        "--config", f"data_root={tmp_path / 'data'}", "--", "figures/ibcnn/fig7.png", "ibcnn_all")
+    assert rc == 0 and "InputFunctionException" not in out, out[-3000:]
+    assert "rule prune" not in out
