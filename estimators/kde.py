@@ -80,6 +80,37 @@ def _neg_log_mean_kernel(feats: list[torch.Tensor], noise_var: float,
     return out
 
 
+def information_plane_bounds(x: Any, labels: Any, noise_var: float, device: str = "auto") -> dict[str, float]:
+    """Both information-plane coordinates under both bounds (nats), from one pass over the pairwise
+    distances: ``i_xt_upper``, ``i_xt_lower``, ``i_yt_upper``, ``i_yt_lower`` -- the values of
+    ``KDEEstimator(noise_var, bound=...).i_xt(x)`` and ``.estimate(x, labels)``, at a sixth of the cost
+    (each of those computes the n x n distances again)."""
+    probe = KDEEstimator(noise_var=noise_var, device=device)
+    t = as_samples(x, "x", device=probe.device)
+    lab = as_samples(labels, "labels", allow_labels=True, device=t.device)
+    if not is_labels(lab) or lab.shape[0] != t.shape[0]:
+        raise EstimatorInputError(f"labels: expected {t.shape[0]} integer class labels, got {lab.dtype} {tuple(lab.shape)}")
+    if t.shape[0] < KDEEstimator.min_samples:
+        raise EstimatorInputError(f"x: needs at least {KDEEstimator.min_samples} samples, got {t.shape[0]}")
+    _, groups = torch.unique(lab, return_inverse=True)
+    n = t.shape[0]
+    sizes = torch.bincount(groups).to(torch.float64)
+    step = max(1, _CHUNK_ELEMENTS // (n * max(t.shape[1], 1)))
+    sums = {k: torch.zeros((), dtype=torch.float64, device=t.device) for k in ("all_u", "cls_u", "all_l", "cls_l")}
+    for i0 in range(0, n, step):
+        i1 = min(n, i0 + step)
+        d2 = _sq_dists(t[i0:i1], t)
+        other = groups[i0:i1].unsqueeze(1) != groups.unsqueeze(0)
+        count = sizes[groups[i0:i1]]
+        for tag, var in (("u", noise_var), ("l", 4.0 * noise_var)):
+            logk = d2 / (-2.0 * var)
+            sums[f"all_{tag}"] += (math.log(n) - torch.logsumexp(logk, 1)).sum()
+            sums[f"cls_{tag}"] += (torch.log(count) - torch.logsumexp(logk.masked_fill(other, float("-inf")), 1)).sum()
+    m = {k: float(v) / n for k, v in sums.items()}
+    return {"i_xt_upper": m["all_u"], "i_xt_lower": m["all_l"],
+            "i_yt_upper": m["all_u"] - m["cls_u"], "i_yt_lower": m["all_l"] - m["cls_l"]}
+
+
 class KDEEstimator(MIEstimator):
     """Kolchinsky-Tracey pairwise-KL estimate for Gaussian-noised representations."""
 

@@ -298,6 +298,20 @@ class TestKDE:
         separated = 10.0 * np.eye(3)[labels]
         assert KDEEstimator(device="cpu", bound="lower").estimate(separated, labels) == pytest.approx(h_y, abs=1e-9)
 
+    def test_information_plane_bounds_equal_the_estimator_calls(self):
+        from estimators.kde import information_plane_bounds
+
+        rng = np.random.default_rng(21)
+        labels = rng.integers(0, 4, 150)
+        x = np.tanh(labels[:, None] * 0.3 + 0.5 * rng.standard_normal((150, 7)))
+        got = information_plane_bounds(x, labels, 0.1, "cpu")
+        for bound in ("upper", "lower"):
+            est = KDEEstimator(device="cpu", noise_var=0.1, bound=bound)
+            assert got[f"i_xt_{bound}"] == pytest.approx(est.i_xt(x), abs=1e-10)
+            assert got[f"i_yt_{bound}"] == pytest.approx(est.estimate(x, labels), abs=1e-10)
+        with pytest.raises(EstimatorInputError, match="labels"):
+            information_plane_bounds(x, labels[:10], 0.1, "cpu")
+
     def test_bad_input(self):
         est = KDEEstimator(device="cpu")
         with pytest.raises(ValueError, match="bound"):

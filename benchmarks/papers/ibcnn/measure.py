@@ -39,10 +39,8 @@ COLUMNS = ["study", "network", "setting", "dataset", "split", "seed", "epoch", "
 def epoch_rows(data: dict, kde_noise_var: float, kde_samples: int) -> list[dict]:
     """Rows (without the run's identity columns) for one stored epoch file's content."""
     from estimators.binning import symbol_information
-    from estimators.kde import KDEEstimator
+    from estimators.kde import information_plane_bounds
 
-    upper = KDEEstimator(noise_var=kde_noise_var, device="cpu")
-    lower = KDEEstimator(noise_var=kde_noise_var, bound="lower", device="cpu")
     rows = []
     for split, s in data["splits"].items():
         labels = s["labels"]
@@ -54,10 +52,10 @@ def epoch_rows(data: dict, kde_noise_var: float, kde_samples: int) -> list[dict]
             h_t, i_ty = symbol_information(layer["cells"].long(), labels)
             rows.append({**base, "estimator": "binning", "i_xt_bits": h_t / LN2, "i_yt_bits": i_ty / LN2,
                          "h_x_bits": s["h_x_bits"], "samples": len(labels)})
-            raw = layer["raw"][:kde_samples].double()
-            for est_name, est in (("kde_upper", upper), ("kde_lower", lower)):
-                rows.append({**base, "estimator": est_name, "i_xt_bits": est.i_xt(raw) / LN2,
-                             "i_yt_bits": est.estimate(raw, kde_labels) / LN2, "h_x_bits": math.log2(kde_n),
+            kde = information_plane_bounds(layer["raw"][:kde_samples].double(), kde_labels, kde_noise_var, "cpu")
+            for bound in ("upper", "lower"):
+                rows.append({**base, "estimator": f"kde_{bound}", "i_xt_bits": kde[f"i_xt_{bound}"] / LN2,
+                             "i_yt_bits": kde[f"i_yt_{bound}"] / LN2, "h_x_bits": math.log2(kde_n),
                              "samples": kde_n})
     return rows
 
