@@ -64,7 +64,7 @@ def _neg_log_mean_kernel(feats: list[torch.Tensor], noise_var: float,
     """
     n = feats[0].shape[0]
     dmax = max(f.shape[1] for f in feats)
-    step = max(1, _CHUNK_ELEMENTS // (n * max(dmax, 1)))
+    step = max(1, _CHUNK_ELEMENTS // n)  # rows per block: the (block x n) kernel bounds the memory, not d (a matmul)
     out = [torch.empty(n, dtype=torch.float64, device=feats[0].device) for _ in feats]
     if groups is not None:
         sizes = torch.bincount(groups).to(torch.float64)
@@ -95,7 +95,7 @@ def information_plane_bounds(x: Any, labels: Any, noise_var: float, device: str 
     _, groups = torch.unique(lab, return_inverse=True)
     n = t.shape[0]
     sizes = torch.bincount(groups).to(torch.float64)
-    step = max(1, _CHUNK_ELEMENTS // (n * max(t.shape[1], 1)))
+    step = max(1, _CHUNK_ELEMENTS // n)
     sums = {k: torch.zeros((), dtype=torch.float64, device=t.device) for k in ("all_u", "cls_u", "all_l", "cls_l")}
     for i0 in range(0, n, step):
         i1 = min(n, i0 + step)
