@@ -88,17 +88,20 @@ def measured_layers(model: nn.Module) -> list[tuple[str, str]]:
     return out
 
 
+def _entropy_bits(symbols: torch.Tensor) -> float:
+    from estimators.binning import grouped_entropy, label_codes
+
+    codes, k = label_codes(symbols)
+    return float(grouped_entropy(codes.unsqueeze(0), k)[0]) / math.log(2.0)
+
+
 def input_entropy_bits(images: torch.Tensor) -> float:
     """H(X) in bits of the sample's inputs: log2 n when no image repeats (less with repeats)."""
-    _, counts = torch.unique(images.reshape(len(images), -1), dim=0, return_counts=True)
-    p = counts.double() / len(images)
-    return float(-(p * p.log2()).sum())
+    return _entropy_bits(torch.unique(images.reshape(len(images), -1), dim=0, return_inverse=True)[1])
 
 
 def label_entropy_bits(labels: torch.Tensor) -> float:
-    p = torch.bincount(labels).double() / len(labels)
-    p = p[p > 0]
-    return float(-(p * p.log2()).sum())
+    return _entropy_bits(labels)
 
 
 class ActivityStore(training.Callback):
