@@ -63,7 +63,6 @@ def _neg_log_mean_kernel(feats: list[torch.Tensor], noise_var: float,
     Returns one (n,) tensor per feature matrix. One pass over row chunks serves all of them.
     """
     n = feats[0].shape[0]
-    dmax = max(f.shape[1] for f in feats)
     step = max(1, _CHUNK_ELEMENTS // n)  # rows per block: the (block x n) kernel bounds the memory, not d (a matmul)
     out = [torch.empty(n, dtype=torch.float64, device=feats[0].device) for _ in feats]
     if groups is not None:
