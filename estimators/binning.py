@@ -87,9 +87,19 @@ def equal_width_codes(v: torch.Tensor, bins: int, dims: tuple[int, ...] = (0,)) 
 
 
 def fixed_width_symbols(v: torch.Tensor, bin_width: float) -> tuple[torch.Tensor, int]:
-    """One symbol per row of (n, d): identical rows of floor(v / bin_width) share a symbol."""
-    cells = torch.floor(v / bin_width).to(torch.int64)
-    _, inv = torch.unique(cells, dim=0, return_inverse=True)
+    """One symbol per row of (n, d): identical rows of floor(v / bin_width) share a symbol (numbered in the
+    rows' lexicographic order)."""
+    cells = torch.floor(v / bin_width)
+    # The narrowest integer type that holds every cell: the row-wise unique sorts 8x less data in int8
+    # than in int64 (a bounded layer at bin 0.67 has four cells per unit: 0.2 s instead of 4 s for
+    # 10,000 x 9,408), and the same values give the same symbols in any type.
+    lo, hi = (float(cells.min()), float(cells.max())) if cells.numel() else (0.0, 0.0)
+    dtype = next((t for t in (torch.int8, torch.int16, torch.int32, torch.int64)
+                  if torch.iinfo(t).min <= lo and hi <= torch.iinfo(t).max), None)
+    if dtype is None:
+        raise ValueError(f"fixed-width binning: cells from {lo} to {hi} at bin width {bin_width} (non-finite "
+                         f"activity, or values beyond the int64 range): expected finite values")
+    _, inv = torch.unique(cells.to(dtype), dim=0, return_inverse=True)
     inv = inv.reshape(-1)
     return inv, int(inv.max()) + 1
 

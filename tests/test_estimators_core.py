@@ -109,6 +109,19 @@ class TestBinning:
         assert i_xt == pytest.approx(math.log(500), abs=1e-12)
         assert i_ty == pytest.approx(entropy_of(np.bincount(labels) / 500), abs=1e-12)
 
+    def test_fixed_width_symbols_in_any_cell_range(self):
+        # the narrow integer type chosen per call gives exactly the int64 row-wise unique's symbols
+        g = torch.Generator().manual_seed(5)
+        for scale in (1.0, 100.0, 1e4, 1e7, 1e12):
+            v = (torch.rand(300, 7, generator=g, dtype=torch.float64) * 2 - 1) * scale
+            v[150:] = v[:150]  # repeated rows share a symbol
+            v[:, :2] = torch.sign(v[:, :2])  # and some columns carry few cells
+            symbols, k = binning.fixed_width_symbols(v, 0.67)
+            ref = torch.unique(torch.floor(v / 0.67).to(torch.int64), dim=0, return_inverse=True)[1]
+            assert torch.equal(symbols, ref) and k == int(ref.max()) + 1
+        with pytest.raises(ValueError, match="non-finite"):
+            binning.fixed_width_symbols(torch.tensor([[0.1, float("inf")]]), 0.67)
+
     def test_fixed_width_symmetric(self):
         x, y = gaussian_pair(400, 0.8, seed=4, dims=2)
         est = estimators.get("binning", mode="fixed_width", device="cpu")
