@@ -233,6 +233,8 @@ def plot_mi_vs_epoch(df: pd.DataFrame, study: str, estimator_set: str, path: Pat
             ax_x, ax_y = axes[2 * bi][ni], axes[2 * bi + 1][ni]
             sub = mean[(mean["network"] == net) & (mean["dataset"] == dataset) & (mean["split"] == split)]
             raw = d[(d["network"] == net) & (d["dataset"] == dataset) & (d["split"] == split)]
+            # H(X) as the plotted estimators see it: the KDE's ceiling is log2 of its subsample, not binning's
+            plotted = raw[raw["estimator"].isin([e for e, _ in estimators])]
             setting = raw["setting"].iloc[0] if len(raw) else d[d["network"] == net]["setting"].iloc[0]
             ax_x.set_title(f"({letter}) {DATASET_LABEL.get(dataset, dataset)} {split}: {setting}", fontsize=7)
             if sub.empty:
@@ -251,7 +253,7 @@ def plot_mi_vs_epoch(df: pd.DataFrame, study: str, estimator_set: str, path: Pat
                         handles.setdefault(int(layer), (line, g["layer_name"].iloc[0]))
             for ax, h_col, i_col, label in ((ax_x, "h_x_bits", "i_xt_bits", "I(X;T) (bits)"),
                                             (ax_y, "h_y_bits", "i_yt_bits", "I(Y;T) (bits)")):
-                h = float(raw[h_col].max()) if len(raw) else float(d[h_col].max())
+                h = float(plotted[h_col].max()) if len(plotted) else float(d[h_col].max())
                 top = max(1.1 * h, 1.02 * float(sub[i_col].max()) if len(sub) else 0.0)  # 1.1 H unless exceeded
                 ax.axhline(h, color="k", linestyle=":", linewidth=1.0)
                 ax.set_xscale("log")

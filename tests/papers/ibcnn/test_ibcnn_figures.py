@@ -81,6 +81,25 @@ def test_figures_are_drawn_in_both_estimator_sets(info, tmp_path):
         figures.plot_mi_vs_epoch(info[info["estimator"] == "binning"], "width", "kde", tmp_path / "x.png")
 
 
+def test_dotted_h_x_is_the_plotted_estimators_ceiling(info, tmp_path, monkeypatch):
+    # binning's H(X) is log2 of the sample, the KDE's log2 of its subsample: each figure draws its own
+    few = info[(info["dataset"] == "mnist") & (info["network"] == "w1")].copy()
+    few.loc[few["estimator"] != "binning", "h_x_bits"] = 9.97
+    drawn = {}
+
+    def keep(fig, path, title, **_):
+        drawn[path.name] = fig
+        return path
+
+    monkeypatch.setattr(figures, "_finish", keep)
+    for est_set in ("binning", "kde"):
+        figures.plot_mi_vs_epoch(few, "width", est_set, tmp_path / f"{est_set}.png")
+    for name, h_x in (("binning.png", 13.29), ("kde.png", 9.97)):
+        top_left = drawn[name].axes[0]  # I(X;T) of the first block: its dotted line is H(X)
+        dotted = [ln.get_ydata()[0] for ln in top_left.get_lines() if ln.get_linestyle() == ":"]
+        assert dotted == [pytest.approx(h_x)], name
+
+
 def test_titles_say_how_far_the_runs_trained(info):
     assert figures.describe_scale(info) == "CPU overlay: trained to epoch 199 of 9999"
     assert "smoke scale" in figures.describe_scale(info.assign(scale="smoke"))
