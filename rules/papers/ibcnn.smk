@@ -104,7 +104,7 @@ rule ibcnn_speed:
         command="snakemake results/perf/ibcnn_training_speed.csv",
     log:
         "logs/ibcnn/speed.log",
-    threads: 1
+    threads: IBCNN["speed_threads"]
     conda:
         "../../envs/ibbench.yaml"
     shell:

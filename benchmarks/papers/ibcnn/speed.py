@@ -5,7 +5,16 @@ machine it ran on). A step is what the runs do: forward, cross-entropy, backward
 
 Variants: ``eager`` (NCHW, the reference), ``channels_last`` (the network's weights in channels-last
 memory format: oneDNN's faster convolution path for these few-channel layers; what the runs use when
-``channels_last`` is on), ``compile`` (``torch.compile`` of the eager network) and ``compile_channels_last``.
+``channels_last`` is on), ``compile`` (``torch.compile`` of the eager network) and ``compile_channels_last``:
+each one training process with the job's threads, so ``speedup_vs_eager`` is the speed-up of one run.
+
+``channels_last_processes``: the machine's throughput instead, what the CPU overlay does with its cores
+(``resources.cpus: 1``: ``snakemake --cores T`` trains T networks side by side): T single-thread processes,
+each training its own copy of the network in channels-last format at the same time; its
+``steps_per_second`` is the sum over the processes, its ``median_step_seconds`` one process's median step.
+These tiny convolutions use a second thread poorly (1.2-1.9x), so two runs side by side finish more
+steps per second than one run on two threads. The processes are timed after the alternating variants,
+so run the benchmark on an otherwise idle machine.
 
 ``python -m benchmarks.papers.ibcnn.speed --networks '{"w1": {...}}' --out results/perf/ibcnn_training_speed.csv``
 (the rule ``ibcnn_speed``).
@@ -28,7 +37,8 @@ from ...models import build_model
 from ...provenance import write_provenance
 
 log = logging.getLogger("ibbench.ibcnn")
-VARIANTS = ("eager", "channels_last", "compile", "compile_channels_last")
+VARIANTS = ("eager", "channels_last", "compile", "compile_channels_last", "channels_last_processes")
+PROCESS_VARIANTS = ("channels_last_processes",)
 
 
 def prepare(model: torch.nn.Module, variant: str):
@@ -40,27 +50,72 @@ def prepare(model: torch.nn.Module, variant: str):
     return torch.compile(model) if variant.startswith("compile") else model
 
 
+def _stepper(params: dict, variant: str, batch: int, seed: int):
+    """One training step of a fresh ``variant`` network on a fixed random batch (the same for every
+    variant of a seed)."""
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.rand(batch, 1, 28, 28, generator=g), torch.randint(0, 10, (batch,), generator=g)
+    torch.manual_seed(seed)
+    model = build_model("ibcnn", 10, (1, 28, 28), **params)
+    run = prepare(model, variant)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+
+    def step():
+        loss = F.cross_entropy(run(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def _process_worker(params, batch, warmup, steps, seed, barrier, results):
+    torch.set_num_threads(1)
+    step = _stepper(params, "channels_last", batch, seed)
+    t0 = time.perf_counter()
+    for _ in range(warmup):
+        step()
+    warm = time.perf_counter() - t0
+    barrier.wait()  # every process starts timing together: the machine is fully loaded throughout
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    results.put((times, warm))
+
+
+def process_step_seconds(params: dict, processes: int, batch: int = 1000, warmup: int = 2, steps: int = 5,
+                         seed: int = 0) -> list[tuple[list[float], float]]:
+    """Per process: (seconds of each timed step, warm-up seconds), ``processes`` single-thread processes
+    training side by side (``channels_last_processes``)."""
+    import multiprocessing
+
+    if processes < 1:
+        raise ValueError(f"processes: expected at least 1, got {processes}")
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(processes), ctx.Queue()
+    workers = [ctx.Process(target=_process_worker, args=(params, batch, warmup, steps, seed + i, barrier, results))
+               for i in range(processes)]
+    for w in workers:
+        w.start()
+    try:
+        out = [results.get(timeout=3600) for _ in workers]
+    finally:
+        for w in workers:
+            w.join(timeout=60)
+    failed = [w.exitcode for w in workers if w.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"channels_last_processes: worker exit codes {failed}")
+    return out
+
+
 def step_seconds(params: dict, variants, batch: int = 1000, warmup: int = 2, steps: int = 5,
                  seed: int = 0) -> dict[str, tuple[list[float], float]]:
     """Per variant: (seconds of each timed step, seconds of the warm-up steps, which include compilation).
     The variants' steps alternate (one step of each in turn), so a change in the machine's load during the
     measurement falls on all of them alike and their ratios stay fair."""
-    g = torch.Generator().manual_seed(seed)
-    x, y = torch.rand(batch, 1, 28, 28, generator=g), torch.randint(0, 10, (batch,), generator=g)
-    steppers = {}
-    for variant in variants:
-        torch.manual_seed(seed)
-        model = build_model("ibcnn", 10, (1, 28, 28), **params)
-        run = prepare(model, variant)
-        opt = torch.optim.Adam(model.parameters(), 1e-3)
-
-        def step(run=run, opt=opt):
-            loss = F.cross_entropy(run(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-        steppers[variant] = step
+    steppers = {variant: _stepper(params, variant, batch, seed) for variant in variants}
     warm = {}
     for variant, step in steppers.items():
         t0 = time.perf_counter()
@@ -79,17 +134,28 @@ def step_seconds(params: dict, variants, batch: int = 1000, warmup: int = 2, ste
 def speed_table(networks: dict[str, dict], variants, batch: int = 1000, steps: int = 5) -> pd.DataFrame:
     if variants[0] != "eager":
         raise ValueError(f"variants: the first must be 'eager' (the reference of every ratio), got {list(variants)}")
+    threads = torch.get_num_threads()
+    in_process = [v for v in variants if v not in PROCESS_VARIANTS]
     rows = []
     for name, params in networks.items():
-        measured = step_seconds(params, variants, batch=batch, steps=steps)
+        measured = step_seconds(params, in_process, batch=batch, steps=steps)
         base = statistics.median(measured["eager"][0])
         for variant, (times, warm) in measured.items():
             med = statistics.median(times)
             rows.append({"network": name, "variant": variant, "batch": batch, "steps": steps,
                          "median_step_seconds": med, "steps_per_second": 1.0 / med,
                          "speedup_vs_eager": base / med, "warmup_seconds": warm,
-                         "threads": torch.get_num_threads()})
+                         "threads": threads, "processes": 1})
             log.info("%s %s: %.3f s/step (%.2fx eager)", name, variant, med, rows[-1]["speedup_vs_eager"])
+        if "channels_last_processes" in variants:
+            per_process = process_step_seconds(params, threads, batch=batch, steps=steps)
+            rate = sum(1.0 / statistics.median(t) for t, _ in per_process)
+            rows.append({"network": name, "variant": "channels_last_processes", "batch": batch, "steps": steps,
+                         "median_step_seconds": statistics.median([statistics.median(t) for t, _ in per_process]),
+                         "steps_per_second": rate, "speedup_vs_eager": rate * base,
+                         "warmup_seconds": max(w for _, w in per_process), "threads": 1, "processes": threads})
+            log.info("%s %d single-thread processes: %.2f steps/s together (%.2fx eager on %d threads)", name,
+                     threads, rate, rate * base, threads)
     return pd.DataFrame(rows)
 
 

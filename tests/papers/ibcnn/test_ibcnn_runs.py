@@ -186,3 +186,19 @@ def test_speed_table_reports_each_variant_against_eager(tmp_path):
     assert out.exists() and (tmp_path / "speed.provenance.json").exists()
     with pytest.raises(ValueError, match="first must be 'eager'"):
         speed.speed_table({"d1": {"width": 2, "depth": 1, "kernel_size": 3}}, ["channels_last"], batch=8, steps=1)
+
+
+def test_side_by_side_processes_report_the_machines_steps_per_second(monkeypatch):
+    from benchmarks.papers.ibcnn import speed
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # the job's threads: two processes
+    table = speed.speed_table({"d1": {"width": 2, "depth": 1, "kernel_size": 3}},
+                              ["eager", "channels_last_processes"], batch=8, steps=2)
+    assert list(table["variant"]) == ["eager", "channels_last_processes"]
+    eager, side = table.iloc[0], table.iloc[1]
+    assert side["processes"] == 2 and side["threads"] == 1 and eager["threads"] == 2
+    # together at least as many steps per second as one of them alone, and the ratio against eager's
+    assert side["steps_per_second"] >= 1.0 / side["median_step_seconds"]
+    assert side["speedup_vs_eager"] == pytest.approx(side["steps_per_second"] / eager["steps_per_second"])
+    with pytest.raises(ValueError, match="at least 1"):
+        speed.process_step_seconds({"width": 2, "depth": 1, "kernel_size": 3}, 0)
