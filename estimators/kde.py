@@ -53,6 +53,24 @@ def _sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return d.clamp_min_(0.0)
 
 
+def _distance_blocks(f: torch.Tensor, groups: Optional[torch.Tensor] = None):
+    """Row blocks of the pairwise squared distances of f (n, d): yields (rows, (block x n) distances,
+    (block x n) mask of the pairs in different groups or None, log of each row's pair count: n, or its
+    group's size). The (block x n) blocks bound the memory, not d (the distances are a matmul)."""
+    n = f.shape[0]
+    step = max(1, _CHUNK_ELEMENTS // n)
+    sizes = None if groups is None else torch.bincount(groups).to(torch.float64)
+    for i0 in range(0, n, step):
+        rows = slice(i0, min(n, i0 + step))
+        if groups is None:
+            other = None
+            log_count = torch.full((rows.stop - i0,), math.log(n), dtype=torch.float64, device=f.device)
+        else:
+            other = groups[rows].unsqueeze(1) != groups.unsqueeze(0)
+            log_count = torch.log(sizes[groups[rows]])
+        yield rows, _sq_dists(f[rows], f), other, log_count
+
+
 def _neg_log_mean_kernel(feats: list[torch.Tensor], noise_var: float,
                          groups: Optional[torch.Tensor] = None) -> list[torch.Tensor]:
     """For each feature matrix f in ``feats`` (all (n, d_f)), the per-sample values
@@ -60,22 +78,17 @@ def _neg_log_mean_kernel(feats: list[torch.Tensor], noise_var: float,
         -log( 1/m_i sum_{j in G(i)} exp(-||f_i - f_j||^2 / (2 noise_var)) ),
 
     with G(i) all samples, or the samples of the same group as i when ``groups`` is given (m_i = |G(i)|).
-    Returns one (n,) tensor per feature matrix. One pass over row chunks serves all of them.
+    Returns one (n,) tensor per feature matrix.
     """
-    n = feats[0].shape[0]
-    step = max(1, _CHUNK_ELEMENTS // n)  # rows per block: the (block x n) kernel bounds the memory, not d (a matmul)
-    out = [torch.empty(n, dtype=torch.float64, device=feats[0].device) for _ in feats]
-    if groups is not None:
-        sizes = torch.bincount(groups).to(torch.float64)
-    for i0 in range(0, n, step):
-        i1 = min(n, i0 + step)
-        mask = None if groups is None else groups[i0:i1].unsqueeze(1) != groups.unsqueeze(0)
-        count = n if groups is None else sizes[groups[i0:i1]]
-        for f, o in zip(feats, out):
-            logk = _sq_dists(f[i0:i1], f).div_(-2.0 * noise_var)
-            if mask is not None:
-                logk.masked_fill_(mask, float("-inf"))
-            o[i0:i1] = torch.log(torch.as_tensor(count, dtype=torch.float64)) - torch.logsumexp(logk, 1)
+    out = []
+    for f in feats:
+        o = torch.empty(f.shape[0], dtype=torch.float64, device=f.device)
+        for rows, d2, other, log_count in _distance_blocks(f, groups):
+            logk = d2.div_(-2.0 * noise_var)
+            if other is not None:
+                logk.masked_fill_(other, float("-inf"))
+            o[rows] = log_count - torch.logsumexp(logk, 1)
+        out.append(o)
     return out
 
 
@@ -93,18 +106,12 @@ def information_plane_bounds(x: Any, labels: Any, noise_var: float, device: str 
         raise EstimatorInputError(f"x: needs at least {KDEEstimator.min_samples} samples, got {t.shape[0]}")
     _, groups = torch.unique(lab, return_inverse=True)
     n = t.shape[0]
-    sizes = torch.bincount(groups).to(torch.float64)
-    step = max(1, _CHUNK_ELEMENTS // n)
     sums = {k: torch.zeros((), dtype=torch.float64, device=t.device) for k in ("all_u", "cls_u", "all_l", "cls_l")}
-    for i0 in range(0, n, step):
-        i1 = min(n, i0 + step)
-        d2 = _sq_dists(t[i0:i1], t)
-        other = groups[i0:i1].unsqueeze(1) != groups.unsqueeze(0)
-        count = sizes[groups[i0:i1]]
+    for _, d2, other, log_count in _distance_blocks(t, groups):
         for tag, var in (("u", noise_var), ("l", 4.0 * noise_var)):
             logk = d2 / (-2.0 * var)
             sums[f"all_{tag}"] += (math.log(n) - torch.logsumexp(logk, 1)).sum()
-            sums[f"cls_{tag}"] += (torch.log(count) - torch.logsumexp(logk.masked_fill(other, float("-inf")), 1)).sum()
+            sums[f"cls_{tag}"] += (log_count - torch.logsumexp(logk.masked_fill(other, float("-inf")), 1)).sum()
     m = {k: float(v) / n for k, v in sums.items()}
     return {"i_xt_upper": m["all_u"], "i_xt_lower": m["all_l"],
             "i_yt_upper": m["all_u"] - m["cls_u"], "i_yt_lower": m["all_l"] - m["cls_l"]}
