@@ -74,6 +74,8 @@ from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.instancenorm import _InstanceNorm
 from torch.utils.flop_counter import FlopCounterMode
 
+from methods.auc import auc
+
 __all__ = [
     "activation_memory", "activation_sizes", "auc", "count_parameters", "counted_weights", "csr_storage_bytes", "csr_storage_mb", "csr_storage_mint",
     "expected_calibration_error", "flops", "flops_torch", "latency", "layer_flops", "measure", "r_n", "r_w",
@@ -482,27 +484,7 @@ def expected_calibration_error(probs: Any, labels: Any, n_bins: int = 15) -> flo
     return float((d["count"][nonempty] / n * gap).sum())
 
 
-def auc(scores: Any, labels: Any) -> float:
-    """ROC AUC of ``scores`` (higher = positive) for binary ``labels`` in {0, 1}, via the Mann-Whitney
-    rank statistic with average ranks for tied scores (equals the trapezoidal ROC area)."""
-    s = torch.as_tensor(scores).to(torch.float64)
-    y = torch.as_tensor(labels, device=s.device)
-    if s.dim() != 1 or y.dim() != 1 or s.shape != y.shape:
-        raise ValueError(f"scores and labels must be 1-D of equal length, got {tuple(s.shape)} and {tuple(y.shape)}")
-    if torch.isnan(s).any():
-        raise ValueError("scores contain NaN")
-    yb = y.to(torch.float64)
-    if not bool(((yb == 0) | (yb == 1)).all()):
-        raise ValueError("labels must be 0 or 1")
-    n_pos = int(yb.sum())
-    n_neg = yb.numel() - n_pos
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError(f"AUC needs both classes; got {n_pos} positive and {n_neg} negative labels")
-    _, inverse, counts = torch.unique(s, sorted=True, return_inverse=True, return_counts=True)
-    ends = torch.cumsum(counts, 0).to(torch.float64)
-    avg_rank = ends - (counts.to(torch.float64) - 1) / 2  # mean of ranks ends-count+1 .. ends (1-based)
-    rank_sum_pos = (avg_rank[inverse] * yb).sum()
-    return float((rank_sum_pos - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+# ``auc`` lives with the method that holds it (``methods.auc``); re-exported here for the harness
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -165,6 +165,53 @@ def per_filter_mi(acts: Any, labels: Any, bins: int = 100, device: Optional[str]
     return _mi_columns(equal_width_codes(a, bins), bins, yc, ky)
 
 
+def per_filter_information(acts: Any, labels: Any, bins: int = 100,
+                           device: Optional[str] = None) -> dict[str, torch.Tensor]:
+    """The information plane of filters (the ``ibfs`` paper), every column f of ``acts`` (n, F) binned as
+    in ``per_filter_mi``, in nats:
+
+    * ``h_t`` (F,): H(T_f), which is I(X; T_f) for a deterministic filter;
+    * ``i_ty`` (F,): I(T_f; Y);
+    * ``class_info`` (F, C): the class-specific information of each class k (``classes[k]``),
+      KL(p(T_f | Y = k) || p(T_f)) = sum_t p(t | k) log(p(t | k) / p(t)); its p(k)-weighted sum over the
+      classes is I(T_f; Y) (so for a binary Y the two classes' values rank filters differently while
+      the MI with either class indicator is I(T_f; Y));
+    * ``classes`` (C,): the label values, ascending.
+    """
+    _check_bins(bins)
+    if device is None:
+        device = acts.device if isinstance(acts, torch.Tensor) else torch.device("cpu")
+    device = torch.device(device)
+    a = as_samples(acts, "acts", device=device)
+    lab = as_samples(labels, "labels", allow_labels=True, device=device)
+    if not is_labels(lab):
+        raise EstimatorInputError(
+            f"labels: expected integer class labels of shape (n,), got {lab.dtype} {tuple(lab.shape)}")
+    if lab.shape[0] != a.shape[0]:
+        raise EstimatorInputError(f"labels: has {lab.shape[0]} samples but acts has {a.shape[0]}")
+    classes = torch.unique(lab)
+    yc, ky = label_codes(lab)
+    codes = equal_width_codes(a, bins).to(torch.int64)
+    n, f = codes.shape
+    chunk = max(1, _DENSE_CELL_LIMIT // (bins * ky))
+    h_t, class_info = [], []
+    for f0 in range(0, f, chunk):  # the (filters x bins x classes) count table, a chunk of filters at a time
+        c = codes[:, f0:f0 + chunk]
+        fc = c.shape[1]
+        idx = (torch.arange(fc, device=device) * (bins * ky)).unsqueeze(0) + c * ky + yc.unsqueeze(1)
+        joint = torch.bincount(idx.reshape(-1), minlength=fc * bins * ky).reshape(fc, bins, ky).to(torch.float64)
+        p_t = joint.sum(2) / n  # (fc, bins)
+        p_t_given_y = joint / joint.sum(1, keepdim=True)  # (fc, bins, C): every class occurs, so no 0/0
+        h_t.append(-torch.special.xlogy(p_t, p_t).sum(1))
+        # p(t|k) log(p(t|k) / p(t)); 0 where p(t|k) = 0 (xlogy), and p(t) > 0 wherever p(t|k) > 0
+        ratio = torch.where(p_t_given_y > 0, p_t_given_y / p_t.unsqueeze(2).clamp_min(1e-300), torch.ones_like(p_t_given_y))
+        class_info.append(torch.special.xlogy(p_t_given_y, ratio).sum(1).clamp_min_(0.0))
+    class_info_t = torch.cat(class_info)
+    prior = torch.bincount(yc, minlength=ky).to(torch.float64) / n
+    return {"h_t": torch.cat(h_t), "i_ty": (class_info_t * prior).sum(1), "class_info": class_info_t,
+            "classes": classes}
+
+
 def layer_information(acts: Any, labels: Any, bin_width: float = 0.67,
                       device: Optional[str] = None) -> tuple[float, float]:
     """(I(X;T), I(T;Y)) in nats for whole-layer activations ``acts`` (n, ...) of a deterministic net.

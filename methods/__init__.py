@@ -9,6 +9,7 @@ from typing import Any
 from .aura import Aura
 from .base import PruningMethod, Target
 from .hrel import HRel
+from .ibfs import IBFilterSelection
 from .l1_norm import L1Norm
 from .mint import MINT
 from .random_pruning import RandomPruning
@@ -24,6 +25,7 @@ METHODS: dict[str, type[PruningMethod]] = {
     "aura": Aura,
     "l1_rounds": L1Rounds,
     "random_rounds": RandomRounds,
+    "ibfs": IBFilterSelection,
 }
 
 

@@ -36,6 +36,7 @@ from typing import ClassVar, Optional, Sequence, Union
 import torch
 from torch import nn
 
+from .activity import post_activation_module
 from .base import PruningMethod, Target, require_harness
 from .pruning import masks_to_widths, prunable_units, prune, resolve_widths
 
@@ -153,11 +154,10 @@ class IterativeRelevancePruning(PruningMethod):
     def _hook_module(self, model: nn.Module, unit: str) -> str:
         if self.params.hook == "conv":
             return unit
-        names = [n for n, _ in model.named_modules()]
-        for n in names[names.index(unit) + 1:]:
-            if isinstance(model.get_submodule(n), nn.ReLU):
-                return n
-        raise ValueError(f"{self.name}: hook 'activation' found no ReLU after layer {unit!r}")
+        try:
+            return post_activation_module(model, unit)
+        except ValueError as exc:
+            raise ValueError(f"{self.name}: hook 'activation': {exc}") from None
 
     def score(self, model: nn.Module, units: list[str], batches, num_classes: int) -> dict[str, torch.Tensor]:
         """Relevance of every filter of ``units``, averaged over ``batches`` (an iterable of (x, y))."""

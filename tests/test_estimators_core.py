@@ -89,6 +89,41 @@ class TestBinning:
         torch.testing.assert_close(binning.per_filter_mi(acts, relabelled), mi, rtol=0, atol=1e-14)
         torch.testing.assert_close(binning.per_filter_mi(4.0 * acts, labels), mi, rtol=0, atol=1e-14)
 
+    def test_filter_information_plane_and_class_specific_information_by_hand(self):
+        labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+        acts = torch.stack([
+            labels.double(),  # the label itself: H(T) = I(T;Y) = H(Y), class k's information -log p(k)
+            torch.full((8,), 3.0, dtype=torch.float64),  # constant: nothing
+            # class 1 always in the low bin, class 0 split: p(low) = 3/4
+            torch.tensor([0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0], dtype=torch.float64),
+        ], 1)
+        got = binning.per_filter_information(acts, labels + 5, bins=100)
+        assert got["classes"].tolist() == [5, 6]
+        ln2 = math.log(2)
+        torch.testing.assert_close(got["h_t"], torch.tensor([ln2, 0.0, entropy_of([0.75, 0.25])], dtype=torch.float64))
+        c0 = 0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(0.5 / 0.25)
+        expect = torch.tensor([[ln2, ln2], [0.0, 0.0], [c0, math.log(1 / 0.75)]], dtype=torch.float64)
+        torch.testing.assert_close(got["class_info"], expect)
+        # the class the filter pins down (class 1: one bin) gets twice the information of the class it splits
+        assert float(got["class_info"][2, 1]) == pytest.approx(2 * float(got["class_info"][2, 0]))
+        # I(T;Y) is the classes' p-weighted mix, and the same plug-in MI as per_filter_mi
+        torch.testing.assert_close(got["i_ty"], expect.mean(1))
+        torch.testing.assert_close(got["i_ty"], binning.per_filter_mi(acts, labels, bins=100))
+        # many filters and classes in chunks give the same values as one pass
+        rng = np.random.default_rng(0)
+        wide, lab = rng.normal(size=(300, 40)), rng.integers(0, 4, 300)
+        whole = binning.per_filter_information(wide, lab, bins=10)
+        old = binning._DENSE_CELL_LIMIT
+        try:
+            binning._DENSE_CELL_LIMIT = 100  # 2 filters per chunk
+            chunked = binning.per_filter_information(wide, lab, bins=10)
+        finally:
+            binning._DENSE_CELL_LIMIT = old
+        for key in ("h_t", "i_ty", "class_info"):
+            torch.testing.assert_close(chunked[key], whole[key])
+        with pytest.raises(EstimatorInputError, match="labels"):
+            binning.per_filter_information(wide, lab[:10])
+
     def test_fixed_width_layer_information_by_hand(self):
         acts = torch.tensor([[0.1, 0.1], [0.2, 0.5], [0.7, 0.1], [-0.1, 0.0]])
         labels = torch.tensor([0, 0, 1, 1])
