@@ -143,13 +143,9 @@ def _check_bins(bins: int) -> None:
         raise EstimatorInputError(f"bins: expected a positive int, got {bins!r}")
 
 
-def per_filter_mi(acts: Any, labels: Any, bins: int = 100, device: Optional[str] = None) -> torch.Tensor:
-    """I(T_f; Y) in nats for every column f of ``acts`` (n, F) against integer ``labels`` (n,).
-
-    Each column is binned into ``bins`` equal intervals between its own min and max (the ``ibfs``
-    paper's per-filter estimate); all F columns are handled in one vectorised pass. Returns (F,) float64
-    on ``device`` (default: the device of ``acts`` when it is a tensor, else CPU).
-    """
+def _filter_inputs(acts: Any, labels: Any, bins: int, device: Optional[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(acts (n, F), labels (n,)) checked, on ``device`` (default: the device of ``acts`` when it is a
+    tensor, else CPU)."""
     _check_bins(bins)
     if device is None:
         device = acts.device if isinstance(acts, torch.Tensor) else torch.device("cpu")
@@ -161,6 +157,17 @@ def per_filter_mi(acts: Any, labels: Any, bins: int = 100, device: Optional[str]
             f"labels: expected integer class labels of shape (n,), got {lab.dtype} {tuple(lab.shape)}")
     if lab.shape[0] != a.shape[0]:
         raise EstimatorInputError(f"labels: has {lab.shape[0]} samples but acts has {a.shape[0]}")
+    return a, lab
+
+
+def per_filter_mi(acts: Any, labels: Any, bins: int = 100, device: Optional[str] = None) -> torch.Tensor:
+    """I(T_f; Y) in nats for every column f of ``acts`` (n, F) against integer ``labels`` (n,).
+
+    Each column is binned into ``bins`` equal intervals between its own min and max (the ``ibfs``
+    paper's per-filter estimate); all F columns are handled in one vectorised pass. Returns (F,) float64
+    on ``device`` (default: the device of ``acts`` when it is a tensor, else CPU).
+    """
+    a, lab = _filter_inputs(acts, labels, bins, device)
     yc, ky = label_codes(lab)
     return _mi_columns(equal_width_codes(a, bins), bins, yc, ky)
 
@@ -178,17 +185,7 @@ def per_filter_information(acts: Any, labels: Any, bins: int = 100,
       the MI with either class indicator is I(T_f; Y));
     * ``classes`` (C,): the label values, ascending.
     """
-    _check_bins(bins)
-    if device is None:
-        device = acts.device if isinstance(acts, torch.Tensor) else torch.device("cpu")
-    device = torch.device(device)
-    a = as_samples(acts, "acts", device=device)
-    lab = as_samples(labels, "labels", allow_labels=True, device=device)
-    if not is_labels(lab):
-        raise EstimatorInputError(
-            f"labels: expected integer class labels of shape (n,), got {lab.dtype} {tuple(lab.shape)}")
-    if lab.shape[0] != a.shape[0]:
-        raise EstimatorInputError(f"labels: has {lab.shape[0]} samples but acts has {a.shape[0]}")
+    a, lab = _filter_inputs(acts, labels, bins, device)
     classes = torch.unique(lab)
     yc, ky = label_codes(lab)
     codes = equal_width_codes(a, bins).to(torch.int64)
@@ -198,7 +195,7 @@ def per_filter_information(acts: Any, labels: Any, bins: int = 100,
     for f0 in range(0, f, chunk):  # the (filters x bins x classes) count table, a chunk of filters at a time
         c = codes[:, f0:f0 + chunk]
         fc = c.shape[1]
-        idx = (torch.arange(fc, device=device) * (bins * ky)).unsqueeze(0) + c * ky + yc.unsqueeze(1)
+        idx = (torch.arange(fc, device=a.device) * (bins * ky)).unsqueeze(0) + c * ky + yc.unsqueeze(1)
         joint = torch.bincount(idx.reshape(-1), minlength=fc * bins * ky).reshape(fc, bins, ky).to(torch.float64)
         p_t = joint.sum(2) / n  # (fc, bins)
         p_t_given_y = joint / joint.sum(1, keepdim=True)  # (fc, bins, C): every class occurs, so no 0/0
