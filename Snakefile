@@ -52,6 +52,7 @@ include: "rules/papers/vibnet.smk"
 include: "rules/papers/mint.smk"
 include: "rules/papers/aura.smk"
 include: "rules/papers/ibcnn.smk"
+include: "rules/papers/ibfs.smk"
 
 
 rule all:

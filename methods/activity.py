@@ -13,16 +13,23 @@ ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tan
 REDUCTIONS = ("mean", "max")
 
 
-def post_activation_module(model: nn.Module, unit: str) -> str:
-    """The first activation module after layer ``unit`` in the model's module order (its post-activation
-    map, e.g. a VGG conv's ReLU); raises when there is none."""
+def post_activation_module(model: nn.Module, unit: str, or_unit: bool = False) -> str:
+    """The activation module that follows layer ``unit`` before the next weight layer, in the model's
+    module order (its post-activation map, e.g. a VGG conv's ReLU). With none (Caffe's LeNet-5 has no
+    ReLU after its convolutions): ``unit`` itself when ``or_unit``, else an error."""
     names = [n for n, _ in model.named_modules()]
     if unit not in names:
         raise ValueError(f"the model has no layer {unit!r}")
     for n in names[names.index(unit) + 1:]:
-        if isinstance(model.get_submodule(n), ACTIVATIONS):
+        m = model.get_submodule(n)
+        if isinstance(m, ACTIVATIONS):
             return n
-    raise ValueError(f"no activation module after layer {unit!r}: name the module whose output is its map")
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
+            break
+    if or_unit:
+        return unit
+    raise ValueError(f"no activation module after layer {unit!r} before the next weight layer: name the "
+                     f"module whose output is its map")
 
 
 def _reduce(t: torch.Tensor, how: str) -> torch.Tensor:

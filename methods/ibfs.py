@@ -119,7 +119,7 @@ class IBFilterSelection(PruningMethod):
     class Params:
         """``layers``: the units to prune (names, default every conv unit not tied to others), processed
         from the last in execution order to the first; ``hook_modules``: unit -> the module whose output
-        is its map (default the first activation after it); ``score_split`` / ``auc_split``: the splits
+        is its map (default the activation after it, else its own output); ``score_split`` / ``auc_split``: the splits
         scored and held; ``score_samples`` / ``auc_samples``: at most this many of their images (seeded)."""
         ranking: str = "y0"
         reduce: str = "mean"
@@ -188,7 +188,7 @@ class IBFilterSelection(PruningMethod):
         names = self.pruned_units(model, x0)
         if not names:
             raise ValueError("ibfs: no layers to prune")
-        modules = {u: (p.hook_modules or {}).get(u) or post_activation_module(model, u) for u in names}
+        modules = {u: (p.hook_modules or {}).get(u) or post_activation_module(model, u, or_unit=True) for u in names}
         score_set, auc_set = getattr(data, p.score_split), getattr(data, p.auc_split)
         responses, labels = channel_responses(
             model, modules, harness.eval_batches(score_set, self._rows(score_set, p.score_samples, p.seed),

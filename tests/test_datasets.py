@@ -522,6 +522,21 @@ def test_real_mnist_from_mirror(mnist_root):
     assert full.labels[:5].tolist() == [5, 0, 4, 1, 9]
 
 
+def test_one_vs_rest_mnist_labels_one_digit(mnist_root):
+    full = D.get("mnist").load(mnist_root, "test")
+    task = D.get("mnist3_vs_rest")
+    assert task.info.num_classes == 2 and task.info.name == "mnist3_vs_rest" and task.folder == "MNIST"
+    binary = task.load(mnist_root, "test")
+    assert torch.equal(binary.images, full.images) and torch.equal(binary.labels, (full.labels == 3).long())
+    splits = D.load_splits("mnist3_vs_rest", mnist_root, val_size=1000, split_seed=0)
+    assert sorted(splits.val.labels.unique().tolist()) == [0, 1]
+    from benchmarks.datasets.one_vs_rest import OneVsRest
+    with pytest.raises(ValueError, match="positive class 10"):
+        OneVsRest(D.get("mnist"), 10)
+    with pytest.raises(ValueError, match="file-backed"):
+        OneVsRest(D.get("cub200"), 0)
+
+
 def test_real_mnist_corrupt_mirror_copy(tmp_path, mnist_mirror):
     import shutil
 

@@ -11,7 +11,7 @@ from typing import Optional
 import torch
 from torch.utils.data import Dataset, Subset
 
-from . import cifar, cub200, fashion_mnist, ibfs_tasks, imagenet, mnist, places365, voc_part
+from . import cifar, cub200, fashion_mnist, ibfs_tasks, imagenet, mnist, one_vs_rest, places365, voc_part
 from .base import (Archive, DatasetError, DatasetInfo, DatasetSpec, Splits, TensorImageDataset,
                    default_data_root, default_mirror, image_transform, normalize)
 
@@ -26,6 +26,7 @@ DATASETS: dict[str, DatasetSpec] = {
     "voc_part": voc_part.SPEC,
     "cub_vs_places": ibfs_tasks.CUB_VS_PLACES,
     "voccat_vs_places": ibfs_tasks.VOCCAT_VS_PLACES,
+    **{f"mnist{d}_vs_rest": one_vs_rest.OneVsRest(mnist.SPEC, d) for d in range(10)},
 }
 
 
