@@ -125,8 +125,8 @@ def prune(spec: dict, seed: int, data_root: Path, baseline: Path, baseline_recor
         rec["setting"] = record_setting(rec)
     write_json(out, rec)
     Path(model_out).with_name("finetune_state.pt").unlink(missing_ok=True)
-    log.info("%s %s ratio %.2f seed %d: %s, test error %.2f%% (baseline %.2f%%), r_W %.2f%%",
-             spec["benchmark"], method, ratio, seed, rec["pruned_architecture"], 100 * rec["test"]["error"],
+    log.info("%s %s %s seed %d: %s, test error %.2f%% (baseline %.2f%%), r_W %.2f%%",
+             spec["benchmark"], method, rec["setting"], seed, rec["pruned_architecture"], 100 * rec["test"]["error"],
              100 * rec["baseline_test_error"], 100 * rec["metrics"]["r_w"])
     return rec
 

@@ -117,8 +117,8 @@ def run(baseline_path: Path, splits: Splits, *, method: str, method_params: dict
     method_seconds = time.perf_counter() - t0
     test_b = training.batches_for(splits.test, device)
     before = training.evaluate(pruned, test_b)
-    log.info("%s (%s, ratio %.2f): %s, test error before fine-tuning %.2f%%", method, target.scope, target.ratio,
-             arch_string, 100 * before["error"])
+    log.info("%s (%s): %s, test error before fine-tuning %.2f%%", method,
+             setting_label(METHODS[method], method_params, target), arch_string, 100 * before["error"])
 
     history, finetune_seconds = [], 0.0
     if finetune and finetune["epochs"] > 0:

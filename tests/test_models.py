@@ -104,6 +104,12 @@ def test_imagenet_param_counts_on_meta_device():
         vgg2 = build_model("vgg16", 2, (3, 224, 224))
         assert n_params(vgg2) == 138_357_544 - 4_097_000 + 8_194
         assert vgg2.classifier[6].out_features == 2
+        # the ibfs paper's head: the 13 convs (14,714,688) + Dense 256 (6,422,784) + Dense 2 (514); the
+        # paper's Table 1 total 21,137,729 has Dense 1 (257)
+        ibfs = build_model("vgg16", 2, (3, 224, 224), head="ibfs")
+        assert n_params(ibfs) == 14_714_688 + 6_422_784 + 514 == 21_137_729 + 257
+    with pytest.raises(ValueError, match="head"):
+        build_model("vgg16", 2, (3, 224, 224), head="keras")
 
 
 # ---------------------------------------------------------------- VGG-16 for CIFAR heads

@@ -14,7 +14,7 @@ of being ignored.
 | vgg16_cifar     | vgg_cifar.py    | vibnet (Tables 3-4), mint, aura/HRel       | head (required), dropout=0.0        |
 | resnet56        | resnet_cifar.py | mint, aura                                 | shortcut='A'                        |
 | resnet110       | resnet_cifar.py | aura                                       | shortcut='A'                        |
-| vgg16           | imagenet.py     | ibfs                                       | pretrained=False, weights='DEFAULT' |
+| vgg16           | imagenet.py     | ibfs                                       | pretrained=False, weights='DEFAULT', head='torchvision' |
 | resnet50        | imagenet.py     | ibfs, mint                                 | pretrained=False, weights='DEFAULT' |
 | ibcnn           | ibcnn.py        | ibcnn                                      | width, depth, kernel_size, pooling, pool_every, fc_layers |
 

@@ -78,11 +78,23 @@ def _set_resnet_head(model: nn.Module, num_classes: int) -> None:
     model.fc = nn.Linear(model.fc.in_features, num_classes)
 
 
+VGG_HEADS = ("torchvision", "ibfs")
+
+
 def build_vgg16(num_classes: int, input_shape: tuple[int, int, int], *, pretrained: bool = False,
-                weights: str = "DEFAULT") -> nn.Module:
-    """torchvision ``vgg16`` (no BatchNorm); its last layer is ``classifier[6]``."""
-    return _build("vgg16", torchvision.models.vgg16, torchvision.models.VGG16_Weights, _set_vgg_head,
-                  num_classes, input_shape, pretrained, weights)
+                weights: str = "DEFAULT", head: str = "torchvision", head_hidden: int = 256) -> nn.Module:
+    """torchvision ``vgg16`` (no BatchNorm). ``head="torchvision"``: its classifier (4096-4096, the last
+    layer ``classifier[6]`` replaced for num_classes != 1000). ``head="ibfs"``: the ``ibfs`` paper's head on
+    the 7 x 7 x 512 features of a 224 x 224 image, Flatten -> Dense ``head_hidden`` (256) + ReLU -> Dense
+    num_classes (what reconstructs its Table 1; the paper's last layer is one sigmoid unit, ours
+    num_classes softmax units: 514 parameters instead of 257 for two classes, the same functions)."""
+    check_choice("vgg16", "head", head, list(VGG_HEADS))
+    model = _build("vgg16", torchvision.models.vgg16, torchvision.models.VGG16_Weights, _set_vgg_head,
+                   num_classes, input_shape, pretrained, weights)
+    if head == "ibfs":
+        model.classifier = nn.Sequential(nn.Linear(512 * 7 * 7, head_hidden), nn.ReLU(inplace=True),
+                                         nn.Linear(head_hidden, num_classes))
+    return model
 
 
 def build_resnet50(num_classes: int, input_shape: tuple[int, int, int], *, pretrained: bool = False,
