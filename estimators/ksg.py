@@ -34,6 +34,11 @@ Ties: with k + 1 identical samples eps_i = 0 and the estimator is undefined; tha
 ``Params.jitter`` (default 0, i.e. off) is the explicit remedy: it adds Gaussian noise of standard deviation
 ``jitter`` times each continuous column's standard deviation (seeded by ``Params.seed``) before estimation.
 A constant column is always an error ("x column 0 is constant"): it carries no information to estimate.
+
+Units: every continuous column is standardised first (zero mean, unit standard deviation). The max-norm
+compares columns directly, so without it the estimate depended on their units (a column scaled by 1e-3
+or 1e3 gave 0.03-0.08 nats for a true 0.8); with it, rescaling or shifting any column leaves the estimate
+unchanged, as it leaves the MI.
 """
 from __future__ import annotations
 
@@ -167,11 +172,16 @@ class KSGEstimator(MIEstimator):
         return self.params.backend == "kdtree"
 
     def _prepare(self, t: torch.Tensor, name: str, gen: Optional[torch.Generator]) -> torch.Tensor:
+        """Each column standardised (zero mean, unit standard deviation): the max-norm neighbourhoods
+        then do not depend on the columns' units, so the estimate is invariant to rescaling and shifting
+        any column, as the MI is (scikit-learn rescales likewise); then the optional jitter."""
         _check_not_constant(t, name)
+        t = t.to(torch.float64)
+        t = (t - t.mean(0, keepdim=True)) / t.std(0, keepdim=True)
         if gen is None:
             return t
         noise = torch.randn(t.shape, generator=gen, dtype=t.dtype).to(t.device)
-        return t + noise * (self.params.jitter * t.std(0, keepdim=True))
+        return t + noise * self.params.jitter
 
     def _estimate(self, x: torch.Tensor, y: torch.Tensor, z: Optional[torch.Tensor]) -> float:
         k = self.params.k
@@ -198,7 +208,7 @@ class KSGEstimator(MIEstimator):
             else:
                 m = _ross_counts_torch(x, inv, k)
             n_y = class_sizes[inv].to(torch.float64)
-            value = (psi(torch.tensor(float(n))) + psi(torch.tensor(float(k)))
+            value = (psi(torch.tensor(float(n), dtype=torch.float64)) + psi(torch.tensor(float(k), dtype=torch.float64))
                      - psi(n_y.cpu()).mean() - psi(m.to(torch.float64).cpu()).mean())
             return float(value)
 
@@ -208,6 +218,6 @@ class KSGEstimator(MIEstimator):
             nx, ny = torch.from_numpy(nx), torch.from_numpy(ny)
         else:
             nx, ny = _counts_torch(x, y, k)
-        value = (psi(torch.tensor(float(k))) + psi(torch.tensor(float(n)))
+        value = (psi(torch.tensor(float(k), dtype=torch.float64)) + psi(torch.tensor(float(n), dtype=torch.float64))
                  - (psi(nx.to(torch.float64).cpu() + 1) + psi(ny.to(torch.float64).cpu() + 1)).mean())
         return float(value)
