@@ -1,4 +1,5 @@
-# Dataset preparation: fetch (from the data root, a mirror, or the official URL), verify md5, extract.
+# Dataset preparation: fetch (from the data root, a mirror, or the official URL), verify md5, extract. The
+# mirror comes in through IBBENCH_MIRROR (set by the Snakefile from config `mirror`), so moving it reruns nothing.
 
 
 rule prepare_data:
@@ -6,7 +7,6 @@ rule prepare_data:
         marker="runs/data/{dataset}.json",
     params:
         data_root=DATA_ROOT,
-        source=f"--mirror {MIRROR}" if MIRROR else "",
         download="" if config.get("download", True) else "--no-download",
     log:
         "logs/prepare_data/{dataset}.log",
@@ -17,4 +17,4 @@ rule prepare_data:
         "../envs/ibbench.yaml"
     shell:
         "python -m benchmarks.jobs prepare --dataset {wildcards.dataset} --data-root {params.data_root:q}"
-        " --marker {output.marker} {params.source} {params.download} --log {log}"
+        " --marker {output.marker} {params.download} --log {log}"
