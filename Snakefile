@@ -28,10 +28,7 @@ ibconfig.put_interpreter_first_on_path(workflow.basedir)
 # Resolved against the launch directory before the smoke workdir switch, so both scales share the data.
 DATA_ROOT = str(ibconfig.data_root(config))
 MIRROR = ibconfig.mirror(config)
-# The mirror reaches the data preparation through the environment (benchmarks.datasets.default_mirror),
-# not as a rule param: where md5-verified archives came from must not rerun every job downstream.
-if MIRROR:
-    os.environ["IBBENCH_MIRROR"] = str(MIRROR)
+ibconfig.export_mirror(MIRROR)  # to the data preparation jobs, outside their params (a moved mirror reruns nothing)
 BENCHMARKS = sorted(config["benchmarks"])
 
 # Smoke runs live in ./smoke (below the directory Snakemake runs in, also with --directory), so the same

@@ -245,6 +245,14 @@ def mirror(config: dict) -> Optional[Path]:
     return Path(m).expanduser().resolve() if m else None
 
 
+def export_mirror(mirror_path: Optional[Path]) -> None:
+    """Hand the mirror to the jobs through ``IBBENCH_MIRROR`` (``benchmarks.datasets.default_mirror``; jobs
+    inherit the environment, also through SLURM's default ``--export=ALL``) rather than a rule param, so
+    that moving the md5-verified archives does not rerun the data preparation and everything after it."""
+    if mirror_path:
+        os.environ["IBBENCH_MIRROR"] = str(mirror_path)
+
+
 def resolve_benchmark(config: dict, name: str, scale: Optional[str] = None) -> dict[str, Any]:
     """Everything one training job needs, with the scale applied (smoke caps data and epochs)."""
     scale = scale or config["scale"]

@@ -1,5 +1,6 @@
 # Dataset preparation: fetch (from the data root, a mirror, or the official URL), verify md5, extract. The
-# mirror comes in through IBBENCH_MIRROR (set by the Snakefile from config `mirror`), so moving it reruns nothing.
+# mirror reaches the job through IBBENCH_MIRROR (benchmarks.config.export_mirror, from config `mirror`), not
+# through its params or command: moving the md5-verified archives reruns nothing.
 
 
 rule prepare_data:
