@@ -49,7 +49,15 @@ def as_samples(a: Any, name: str, *, allow_labels: bool = False, device: torch.d
 
     Integer 1-D input is kept as labels when ``allow_labels``; any other 1-D input becomes (n, 1).
     """
-    t = torch.as_tensor(np.asarray(a) if not isinstance(a, torch.Tensor) else a)
+    if not isinstance(a, torch.Tensor):
+        arr = np.asarray(a)
+        if arr.dtype.kind not in "biuf":  # strings, objects, complex, dates: not samples of numbers
+            raise EstimatorInputError(f"{name}: expected numbers (bool, int or float), got an array of dtype "
+                                      f"{arr.dtype} (convert it, e.g. encode categories as integer labels)")
+        a = arr
+    elif torch.is_complex(a):
+        raise EstimatorInputError(f"{name}: expected real numbers, got a {a.dtype} tensor")
+    t = torch.as_tensor(a)
     if t.ndim == 1 and allow_labels and not torch.is_floating_point(t) and not torch.is_complex(t):
         return t.to(device=device, dtype=torch.int64)
     if t.ndim == 1:

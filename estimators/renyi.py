@@ -213,6 +213,17 @@ class RenyiEstimator(MIEstimator):
     def _estimate(self, x: torch.Tensor, y: torch.Tensor, z: Optional[torch.Tensor]) -> float:
         if is_labels(x) and not is_labels(y):  # symmetric: the labels go to the target kernel
             x, y = y, x
+        for name, t in (("x", x), ("y", y)):
+            if not is_labels(t) and not bool(torch.isfinite(t.pow(2).sum(1)).all()):
+                raise EstimatorInputError(f"{name}: values up to {float(t.abs().max()):.3g} overflow the Gaussian "
+                                          f"kernel's squared distances; rescale them")
+        try:
+            return self._renyi(x, y)
+        except torch.linalg.LinAlgError as exc:
+            raise EstimatorInputError(f"renyi: the Gram matrices' eigendecomposition failed ({exc}); the samples "
+                                      f"are too ill-conditioned (repeated or extreme values)") from exc
+
+    def _renyi(self, x: torch.Tensor, y: torch.Tensor) -> float:
         p = self.params
         if is_labels(x):  # both labels: two label kernels
             k_x = label_gram(x, p.label_sigma)

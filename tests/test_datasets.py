@@ -522,6 +522,21 @@ def test_real_mnist_from_mirror(mnist_root):
     assert full.labels[:5].tolist() == [5, 0, 4, 1, 9]
 
 
+def test_prepared_archives_follow_the_umask_and_missing_data_names_the_target(tmp_path, mnist_mirror):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        D.prepare("mnist", tmp_path / "data", mirror=mnist_mirror, download=False)
+    finally:
+        os.umask(old)
+    archive = tmp_path / "data" / "MNIST" / "raw" / "train-labels-idx1-ubyte.gz"
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o644  # readable by the other users of a shared root
+    with pytest.raises(DatasetError, match=r"runs/data/mnist\.json"):
+        D.get("mnist").load(tmp_path / "empty", "train")
+
+
 def test_one_vs_rest_mnist_labels_one_digit(mnist_root):
     full = D.get("mnist").load(mnist_root, "test")
     task = D.get("mnist3_vs_rest")

@@ -544,6 +544,16 @@ def test_nan_and_length_mismatch_are_clear_errors(name):
     result = est.run(bad, y)
     assert not result.ok and math.isnan(result.value) and "NaN" in result.error
     assert result.estimator == name
+    # strings are not samples: a clear error, not a TypeError from torch
+    with pytest.raises(EstimatorInputError, match="dtype <U"):
+        est.estimate(np.array([["a"] * x.shape[1]] * 40), y)
+
+
+def test_renyi_extreme_values_are_a_clear_error():
+    est = estimators.get("renyi", device="cpu")
+    x = np.random.default_rng(0).standard_normal((100, 2)) * 1e300
+    with pytest.raises(EstimatorInputError, match="overflow the Gaussian kernel"):
+        est.estimate(x, np.random.default_rng(1).standard_normal((100, 1)))
 
 
 @pytest.mark.parametrize("name", CONTINUOUS_OK)

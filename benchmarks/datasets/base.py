@@ -131,10 +131,18 @@ def fetch_archive(archive: Archive, dest_dir: Path, *, mirror: Optional[Path] = 
                           f"(its md5 is {got})", stacklevel=2)
         elif got != archive.md5:
             raise _checksum_error(tmp if source is None else source, archive, got, origin)
+        os.chmod(tmp, _file_mode())  # mkstemp made it 0600: a shared data root must be readable by others
         os.replace(tmp, target)
         return target
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _file_mode() -> int:
+    """The mode a newly created file gets under the process's umask (0644 under the usual 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _download(url: str, dest: Path) -> None:
@@ -349,4 +357,4 @@ def check_split(split: str, allowed: Sequence[str] = ("train", "test")) -> str:
 
 def missing_error(name: str, path: Path, what: str = "") -> DatasetError:
     return DatasetError(f"{name}: {path} is missing{what}; run the data preparation step first "
-                        f"(snakemake target data/.ready/{name}) or benchmarks.datasets.prepare({name!r}, ...)")
+                        f"(snakemake target runs/data/{name}.json) or benchmarks.datasets.prepare({name!r}, ...)")

@@ -73,7 +73,7 @@ class IdxImageDataset(DatasetSpec):
         for name in (img_name, lbl_name):
             if not (raw / name).exists():
                 raise DatasetError(f"{self.info.name}: {raw / name} is missing; run the data preparation "
-                                   f"step first (snakemake target data/.ready/{self.info.name}) or "
+                                   f"step first (snakemake target runs/data/{self.info.name}.json) or "
                                    f"benchmarks.datasets.prepare({self.info.name!r}, ...)")
         images = read_idx(raw / img_name)
         labels = read_idx(raw / lbl_name)
