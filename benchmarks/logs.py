@@ -17,6 +17,9 @@ def setup(log_file: Optional[Path], level: int = logging.INFO) -> logging.Logger
     if log_file is not None:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file, mode="a"))
+        # Snakemake deletes a rule's log before rerunning the job: every attempt's lines (an interrupted
+        # run's too) are also appended to <log>.history, which no rule declares and nothing deletes
+        handlers.append(logging.FileHandler(f"{log_file}.history", mode="a"))
     for h in handlers:
         h.setFormatter(fmt)
         root.addHandler(h)

@@ -1,0 +1,18 @@
+"""Job logs: a rerun after Snakemake deleted the rule's log still keeps every attempt in <log>.history."""
+import logging
+
+from benchmarks import logs
+
+
+def test_every_attempt_stays_in_the_history(tmp_path):
+    log_file = tmp_path / "logs" / "job.log"
+    for attempt in (1, 2):
+        logs.setup(log_file).info("attempt %d", attempt)
+        for h in logging.getLogger("ibbench").handlers:
+            h.flush()
+        if attempt == 1:
+            log_file.unlink()  # what Snakemake does before it reruns the job
+    assert "attempt 2" in log_file.read_text() and "attempt 1" not in log_file.read_text()
+    history = (tmp_path / "logs" / "job.log.history").read_text()
+    assert "attempt 1" in history and "attempt 2" in history
+    logging.getLogger("ibbench").handlers.clear()
