@@ -213,7 +213,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     pr.add_argument("--out", type=Path, required=True)
     a = p.parse_args(argv)
 
-    logs.start_job(a)
+    tag = ""
+    if getattr(a, "spec", None):  # which benchmark and seed each console line belongs to
+        tag = json.loads(a.spec).get("benchmark", "") + (f" seed{a.seed}" if getattr(a, "seed", None) is not None else "")
+    logs.start_job(a, tag=tag)
     try:
         if a.cmd == "prepare":
             prepare(a.dataset, a.data_root, a.marker, mirror=a.mirror, download=not a.no_download)

@@ -8,11 +8,15 @@ from pathlib import Path
 from typing import Any, Optional
 
 
-def setup(log_file: Optional[Path], level: int = logging.INFO) -> logging.Logger:
+def setup(log_file: Optional[Path], level: int = logging.INFO, tag: str = "") -> logging.Logger:
+    """Log lines to stderr and ``log_file``; ``tag`` (e.g. "lenet5_caffe_mnist seed1") goes into every
+    line, so that the console lines of jobs running side by side can be told apart."""
     root = logging.getLogger("ibbench")
     root.setLevel(level)
     root.handlers.clear()
-    fmt = logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    head = f"%(asctime)s [{tag}] %(name)s" if tag else "%(asctime)s %(name)s"
+    fmt = logging.Formatter(head.replace("%", "%%").replace("%%(", "%(") + " %(levelname)s %(message)s",
+                            "%Y-%m-%d %H:%M:%S")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
@@ -42,9 +46,9 @@ def add_record_arguments(parser: Any) -> Any:
     return parser
 
 
-def start_job(args: Any) -> logging.Logger:
-    """Set up logging and the thread count an entry point was given."""
-    root = setup(getattr(args, "log", None))
+def start_job(args: Any, tag: str = "") -> logging.Logger:
+    """Set up logging (``tag``: see ``setup``) and the thread count an entry point was given."""
+    root = setup(getattr(args, "log", None), tag=tag)
     if getattr(args, "threads", None):
         import torch
 

@@ -16,3 +16,12 @@ def test_every_attempt_stays_in_the_history(tmp_path):
     history = (tmp_path / "logs" / "job.log.history").read_text()
     assert "attempt 1" in history and "attempt 2" in history
     logging.getLogger("ibbench").handlers.clear()
+
+
+def test_tag_marks_every_line(tmp_path):
+    log_file = tmp_path / "tagged.log"
+    logs.setup(log_file, tag="lenet5_caffe_mnist seed1 100%").getChild("train").info("epoch 1/40")
+    for h in logging.getLogger("ibbench").handlers:
+        h.flush()
+    assert "[lenet5_caffe_mnist seed1 100%] ibbench.train INFO epoch 1/40" in log_file.read_text()
+    logging.getLogger("ibbench").handlers.clear()
