@@ -159,10 +159,16 @@ def check_references(config: dict) -> None:
                 problems.append(f"config key 'protocols.{name}.schedule': type 'multistep' needs 'milestones'")
             elif ms != sorted(ms):
                 problems.append(f"config key 'protocols.{name}.schedule.milestones': must increase, got {ms}")
+        if p.get("epochs", 0) > 0 and p.get("lr") == 0:
+            problems.append(f"config key 'protocols.{name}.lr': 0 with {p['epochs']} epochs trains nothing; give a "
+                            f"positive learning rate (or epochs: 0 for an evaluation-only protocol)")
     for name, b in benchmarks.items():
         if b["protocol"] not in protocols:
             problems.append(f"config key 'benchmarks.{name}.protocol': {b['protocol']!r} is not a protocol "
                             f"(defined: {', '.join(sorted(protocols))})")
+        elif protocols[b["protocol"]].get("epochs", 0) == 0 and not b.get("model_params", {}).get("pretrained"):
+            problems.append(f"config key 'benchmarks.{name}.protocol': {b['protocol']!r} trains 0 epochs and the "
+                            f"model is not pretrained, so its result would be an untrained network")
         if b["dataset"] not in datasets.DATASETS:
             problems.append(f"config key 'benchmarks.{name}.dataset': {b['dataset']!r} is not a dataset "
                             f"(available: {', '.join(sorted(datasets.DATASETS))})")

@@ -99,6 +99,8 @@ def test_unknown_key_rejected(cfg):
     (lambda c: c["baseline_summary"].append("ghost"), r"baseline_summary.*'ghost'"),
     (lambda c: c["protocols"]["lenet_mnist"].update(schedule={"type": "step"}), r"needs 'step_size'"),
     (lambda c: c["protocols"]["lenet_mnist"].update(schedule={"type": "multistep", "milestones": [30, 20]}), r"must increase"),
+    (lambda c: c["protocols"]["lenet_mnist"].update(lr=0.0), r"protocols\.lenet_mnist\.lr.*trains nothing"),
+    (lambda c: c["protocols"]["lenet_mnist"].update(epochs=0), r"lenet5_caffe_mnist\.protocol.*untrained network"),
 ])
 def test_reference_errors(cfg, mutate, expect):
     bad = copy.deepcopy(cfg)
