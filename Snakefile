@@ -3,6 +3,7 @@
 #   snakemake --cores 2 --config scale=smoke ...     (same DAG on small subsets, written under smoke/)
 import json
 import os
+import sys
 
 from snakemake.utils import min_version
 
@@ -29,6 +30,7 @@ ibconfig.put_interpreter_first_on_path(workflow.basedir)
 DATA_ROOT = str(ibconfig.data_root(config))
 MIRROR = ibconfig.mirror(config)
 ibconfig.export_mirror(MIRROR)  # to the data preparation jobs, outside their params (a moved mirror reruns nothing)
+ibconfig.export_invocation(sys.argv, workflow.overwrite_configfiles or [])  # into every provenance record
 BENCHMARKS = sorted(config["benchmarks"])
 
 # Smoke runs live in ./smoke (below the directory Snakemake runs in, also with --directory), so the same

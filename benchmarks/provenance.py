@@ -80,7 +80,21 @@ def portable(text: str) -> str:
             text = text.replace(root + os.sep, "")
             if text == root:
                 text = "."
+    # beside the repository (a mirror at ../shared/datasets): relative to it, as a user would type it
+    if len(str(REPO.parent)) > 1:
+        text = text.replace(str(REPO.parent) + os.sep, ".." + os.sep)
     return text
+
+
+def invocation() -> Optional[dict]:
+    """The Snakemake command line and config overlays behind this job (``benchmarks.config.
+    export_invocation``), machine paths made portable; None outside the workflow."""
+    raw = os.environ.get("IBBENCH_INVOCATION")
+    if not raw:
+        return None
+    inv = json.loads(raw)
+    return {"argv": [portable(a) for a in inv.get("argv", [])],
+            "configfiles": [{**f, "path": portable(f["path"])} for f in inv.get("configfiles", [])]}
 
 
 def write_provenance(path: Path, *, command: str, config: Any, scale: str, wall_seconds: float,
@@ -90,7 +104,8 @@ def write_provenance(path: Path, *, command: str, config: Any, scale: str, wall_
     record = {
         "result": portable(path),
         "scale": scale,
-        "command": portable(command),
+        "command": portable(command),  # the target that rebuilds this output
+        "invocation": invocation(),  # the command line that really ran, with its config overlays
         **git_commit(),
         "device": device_description(device),
         "wall_seconds": round(float(wall_seconds), 3),

@@ -53,7 +53,7 @@ rule summarize_benchmark:
         ),
     params:
         config=lambda w: json.dumps(benchmark_spec(w.benchmark)),
-        command=lambda w: f"snakemake --config scale={SCALE} results/baselines/{w.benchmark}.csv",
+        command=lambda w: f"snakemake results/baselines/{w.benchmark}.csv --config scale={SCALE}",
     log:
         "logs/summarize_benchmark/{benchmark}.log",
     conda:
@@ -73,7 +73,7 @@ rule baselines_summary:
         ),
     params:
         config=json.dumps({name: benchmark_spec(name) for name in config["baseline_summary"]}),
-        command=f"snakemake --config scale={SCALE} results/baselines.csv",
+        command=f"snakemake results/baselines.csv --config scale={SCALE}",
     log:
         "logs/baselines_summary.log",
     conda:

@@ -54,7 +54,7 @@ rule table1:
         ),
     params:
         config=json.dumps(config["table1"]),
-        command=f"snakemake --config scale={SCALE} results/table1.csv",
+        command=f"snakemake results/table1.csv --config scale={SCALE}",
     log:
         "logs/table1.log",
     localrule: True

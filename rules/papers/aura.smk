@@ -24,7 +24,7 @@ rule aura_table:
     params:
         benchmarks=json.dumps(AURA_BENCHMARKS),
         config=lambda w: json.dumps({s: config["aura"]["studies"][s] for s in AURA_TABLES.get(int(w.n), [])}),
-        command=lambda w: f"snakemake --config scale={SCALE} results/aura/table{w.n}.csv",
+        command=lambda w: f"snakemake results/aura/table{w.n}.csv --config scale={SCALE}",
     log:
         "logs/aura/table{n}.log",
     localrule: True
@@ -44,7 +44,7 @@ rule aura_lenet5:
         **with_provenance(table="results/aura/lenet5.csv", figure="figures/aura/lenet5.png"),
     params:
         config=lambda w: json.dumps({s: config["aura"]["studies"][s] for s in AURA_LENET5}),
-        command=f"snakemake --config scale={SCALE} results/aura/lenet5.csv",
+        command=f"snakemake results/aura/lenet5.csv --config scale={SCALE}",
     log:
         "logs/aura/lenet5.log",
     localrule: True
@@ -62,7 +62,7 @@ rule aura_lenet5_distributions:
     output:
         **with_provenance(figure="figures/aura/lenet5_mi.png"),
     params:
-        command=f"snakemake --config scale={SCALE} figures/aura/lenet5_mi.png",
+        command=f"snakemake figures/aura/lenet5_mi.png --config scale={SCALE}",
     log:
         "logs/aura/lenet5_mi.log",
     localrule: True
@@ -85,7 +85,7 @@ rule aura_vgg_distributions:
     params:
         layer=lambda w: {"4": "features.14", "5": "features.37"}[w.k],
         widths=lambda w: {"4": "[[256, 150, 101]]", "5": "[[512, 175, 71]]"}[w.k],
-        command=lambda w: f"snakemake --config scale={SCALE} figures/aura/table{w.k}.png",
+        command=lambda w: f"snakemake figures/aura/table{w.k}.png --config scale={SCALE}",
     log:
         "logs/aura/table{k}.log",
     localrule: True
@@ -135,7 +135,7 @@ rule aura_runtime:
     output:
         **with_provenance(table="results/perf/aura_vs_hrel.csv", loop="results/perf/aura_vs_hrel_loop.csv"),
     params:
-        command=f"snakemake --config scale={SCALE} results/perf/aura_vs_hrel.csv",
+        command=f"snakemake results/perf/aura_vs_hrel.csv --config scale={SCALE}",
     log:
         "logs/aura/runtime.log",
     threads: 2

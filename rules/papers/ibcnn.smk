@@ -37,7 +37,7 @@ rule ibcnn_measure:
         **with_provenance(table="results/ibcnn/information/{network}/{dataset}/seed{seed}.csv"),
     params:
         spec=lambda w: json.dumps(ibcnn_paper.run_spec(config, w.network, w.dataset, SCALE)),
-        command=lambda w: f"snakemake --config scale={SCALE} results/ibcnn/information/{w.network}/{w.dataset}/seed{w.seed}.csv",
+        command=lambda w: f"snakemake results/ibcnn/information/{w.network}/{w.dataset}/seed{w.seed}.csv --config scale={SCALE}",
     log:
         "logs/ibcnn/measure_{network}_{dataset}_seed{seed}.log",
     resources:
@@ -62,7 +62,7 @@ rule ibcnn_figure:
         networks=lambda w: " ".join(IBCNN["figures"][w.n]["networks"]),
         plane=lambda w: "--plane" if IBCNN["figures"][w.n].get("plane") else "",
         config=lambda w: json.dumps(IBCNN["figures"][w.n]),
-        command=lambda w: f"snakemake --config scale={SCALE} figures/ibcnn/fig{w.n}.png",
+        command=lambda w: f"snakemake figures/ibcnn/fig{w.n}.png --config scale={SCALE}",
     log:
         "logs/ibcnn/fig{n}.log",
     localrule: True
@@ -82,7 +82,7 @@ rule ibcnn_final_layer:
         **with_provenance(table="results/ibcnn/final_layer.csv"),
     params:
         config=json.dumps({k: IBCNN[k] for k in ("figures", "epoch_cap", "bin_width", "kde", "sample")}),
-        command=f"snakemake --config scale={SCALE} results/ibcnn/final_layer.csv",
+        command=f"snakemake results/ibcnn/final_layer.csv --config scale={SCALE}",
     log:
         "logs/ibcnn/final_layer.log",
     localrule: True

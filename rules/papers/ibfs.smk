@@ -24,7 +24,7 @@ rule ibfs_analysis:
         top=lambda w: IBFS["analysis"][w.benchmark]["top"] or "",
         rankings=" ".join(IBFS["rankings"]),
         method=json.dumps(IBFS["method_params"]),
-        command=lambda w: "snakemake --config scale={} {}".format(SCALE, IBFS_ANALYSIS["information"].format(**w)),
+        command=lambda w: "snakemake {} --config scale={}".format(IBFS_ANALYSIS["information"].format(**w), SCALE),
     log:
         "logs/ibfs/analysis_{benchmark}_seed{seed}.log",
     threads: 1
@@ -61,7 +61,7 @@ rule ibfs_figure:
             else {}
         ),
         config=lambda w: json.dumps({"figure": IBFS["figures"][w.fig], "analysis": IBFS["analysis"]}),
-        command=lambda w: f"snakemake --config scale={SCALE} figures/ibfs/{w.fig}.png",
+        command=lambda w: f"snakemake figures/ibfs/{w.fig}.png --config scale={SCALE}",
         scale=SCALE,
     log:
         "logs/ibfs/{fig}.log",
@@ -82,7 +82,7 @@ rule ibfs_table1:
         **with_provenance(table="results/ibfs/table1.csv"),
     params:
         config=json.dumps({s: IBFS["studies"][s] for s in ibfs_paper.table1_studies(config)}),
-        command=f"snakemake --config scale={SCALE} results/ibfs/table1.csv",
+        command=f"snakemake results/ibfs/table1.csv --config scale={SCALE}",
         scale=SCALE,
     log:
         "logs/ibfs/table1.log",
@@ -101,7 +101,7 @@ rule ibfs_selection_table:
         **with_provenance(table="results/ibfs/lenet5.csv"),
     params:
         config=json.dumps({s: IBFS["studies"][s] for s in IBFS["selection_studies"]}),
-        command=f"snakemake --config scale={SCALE} results/ibfs/lenet5.csv",
+        command=f"snakemake results/ibfs/lenet5.csv --config scale={SCALE}",
         scale=SCALE,
     log:
         "logs/ibfs/lenet5.log",

@@ -71,7 +71,7 @@ rule mint_table1:
         drop=MINT["max_val_drop_pp"],
         target_seconds=MINT["scoring_target_seconds"],
         config=lambda w: mint_paper.variants_json(config, SCALE, MINT["table1"]["variants"]),
-        command=f"snakemake --config scale={SCALE} results/mint/table1.csv",
+        command=f"snakemake results/mint/table1.csv --config scale={SCALE}",
     log:
         "logs/mint/table1.log",
     localrule: True
@@ -103,7 +103,7 @@ rule mint_ablation:
         drop=MINT["ablation_max_val_drop_pp"],
         series=lambda w: json.dumps(mint_paper.figure_series(config, w.fig)),
         config=lambda w: mint_paper.variants_json(config, SCALE, mint_paper.figure_variants(config, w.fig)),
-        command=lambda w: f"snakemake --config scale={SCALE} results/mint/{w.fig}.csv",
+        command=lambda w: f"snakemake results/mint/{w.fig}.csv --config scale={SCALE}",
     log:
         "logs/mint/{fig}.log",
     localrule: True
@@ -133,7 +133,7 @@ rule mint_characterize:
         config=lambda w: mint_paper.variants_json(config, SCALE, [MINT["figures"]["characterize"]]),
         eps=" ".join(str(e) for e in MINT["figures"]["attack_eps"]),
         samples=MINT["figures"].get("attack_samples", 2000) if SCALE == "paper" else 100,
-        command=f"snakemake --config scale={SCALE} results/mint/fig6.csv",
+        command=f"snakemake results/mint/fig6.csv --config scale={SCALE}",
     log:
         "logs/mint/characterize.log",
     threads: 1
@@ -162,7 +162,7 @@ rule mint_gradcam:
         config=lambda w: mint_paper.variants_json(config, SCALE, [MINT["figures"]["gradcam"]["variant"]]),
         layer=MINT["figures"]["gradcam"]["layer"],
         images=MINT["figures"]["gradcam"].get("images", 6),
-        command=f"snakemake --config scale={SCALE} figures/mint/fig7.png",
+        command=f"snakemake figures/mint/fig7.png --config scale={SCALE}",
     log:
         "logs/mint/gradcam.log",
     threads: 1

@@ -21,7 +21,7 @@ rule vibnet_table:
         config=lambda w: json.dumps({t: config["vibnet"]["tables"][t] for t in VIBNET_TABLES[w.n]}),
         tolerance=config["vibnet"]["error_tolerance_pct"],
         target_factor=config["vibnet"]["target_factor"],
-        command=lambda w: f"snakemake --config scale={SCALE} results/vibnet/table{w.n}.csv",
+        command=lambda w: f"snakemake results/vibnet/table{w.n}.csv --config scale={SCALE}",
     log:
         "logs/vibnet/table{n}.log",
     localrule: True

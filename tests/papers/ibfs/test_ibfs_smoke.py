@@ -41,3 +41,12 @@ def test_ibfs_smoke_dag_end_to_end(tmp_path, mnist_mirror):
     curve = pd.read_csv(smoke / "results" / "ibfs" / "analysis" / "lenet5_mnist3_vs_rest" / "seed0_curve.csv")
     assert set(curve["ranking"]) == {"y0", "y1", "y0_y1"} and curve["masked"].min() == 0
     assert not (tmp_path / "results").exists()
+    # provenance: the target that rebuilds the output (copyable), and the command line that really ran
+    # with its config overlays
+    prov = json.loads((smoke / "figures" / "ibfs" / "fig2.provenance.json").read_text())
+    assert prov["command"] == "snakemake figures/ibfs/fig2.png --config scale=smoke"
+    argv = prov["invocation"]["argv"]
+    assert "ibfs_all" in argv and "scale=smoke" in argv and "--configfile" in argv
+    overlays = prov["invocation"]["configfiles"]
+    assert [o["path"].rsplit("/", 1)[-1] for o in overlays] == ["ibfs_cpu.yaml", "ibfs_smoke.yaml"]
+    assert all(len(o["sha256"]) == 64 for o in overlays)
