@@ -12,7 +12,8 @@ Two discretisations, chosen by ``Params.mode``:
     sample, bin index = min(floor((v - min) / (max - min) * bins), bins - 1). Class labels are used as
     they are; a continuous ``y`` is binned the same way. ``per_filter_mi`` computes I(T_f; Y) for every
     column f of an (n, F) activation matrix at once. A constant column falls into a single bin, so its
-    MI is exactly 0 (a defined value, not an error).
+    MI is exactly 0 (a defined value, not an error). Several columns per side make a joint histogram (a
+    sample's cell is its row of per-column bins), up to ``max_cells`` grid cells (bins ** columns).
 
 ``"fixed_width"`` -- the ``ibcnn`` paper (Li & Liu, "Information Bottleneck Methods on Convolutional
     Neural Networks", Sec. II.B; bin size from the authors' code): every activation of a whole layer is
@@ -263,6 +264,9 @@ class BinningEstimator(MIEstimator):
         mode: str = "per_variable"  # "per_variable" (ibfs) or "fixed_width" (ibcnn)
         bins: int = 100  # per_variable: equal intervals between each variable's min and max
         bin_width: float = 0.67  # fixed_width: width of the bins anchored at 0
+        # per_variable with several columns: the joint histogram's grid, bins ** (columns of x and y), may
+        # not exceed this (beyond it nearly every sample has a cell of its own and the estimate is log n)
+        max_cells: float = 1e8
         device: str = "auto"
 
         def __post_init__(self) -> None:
@@ -271,19 +275,38 @@ class BinningEstimator(MIEstimator):
             _check_bins(self.bins)
             if not self.bin_width > 0:
                 raise ValueError(f"bin_width: expected a positive float, got {self.bin_width!r}")
+            if not self.max_cells >= 1:
+                raise ValueError(f"max_cells: expected a number >= 1, got {self.max_cells!r}")
 
     def _discretise(self, t: torch.Tensor, name: str) -> tuple[torch.Tensor, int]:
         if is_labels(t):
             return label_codes(t)
         if self.params.mode == "fixed_width":
             return fixed_width_symbols(t, self.params.bin_width)
-        if t.shape[1] != 1:
+        codes = equal_width_codes(t, self.params.bins)
+        if t.shape[1] == 1:
+            return codes.reshape(-1), self.params.bins
+        # several columns: each binned over its own range, a sample's cell is its row of bin indices
+        _, inv = torch.unique(codes.to(torch.int16 if self.params.bins <= 32767 else torch.int32), dim=0,
+                              return_inverse=True)
+        return inv.reshape(-1), int(inv.max()) + 1
+
+    def _check_grid(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        if self.params.mode != "per_variable":
+            return
+        dims = {name: t.shape[1] for name, t in (("x", x), ("y", y)) if not is_labels(t)}
+        total = sum(dims.values())
+        cells = float(self.params.bins) ** total
+        if total > 1 and cells > self.params.max_cells:
+            fit = int(self.params.max_cells ** (1.0 / total) + 1e-9)
             raise EstimatorInputError(
-                f"{name}: per_variable binning takes one variable (n, 1), got {t.shape[1]} columns; "
-                "for the MI of each column with labels use estimators.binning.per_filter_mi(acts, labels)")
-        return equal_width_codes(t, self.params.bins).reshape(-1), self.params.bins
+                f"per_variable binning of {' + '.join(f'{d} {n} columns' for n, d in dims.items())} at "
+                f"{self.params.bins} bins per column: a joint grid of {self.params.bins}^{total} = {cells:.3g} "
+                f"cells (max_cells {self.params.max_cells:.3g}); use at most {fit} bins per column, or raise "
+                f"max_cells")
 
     def _estimate(self, x: torch.Tensor, y: torch.Tensor, z: Optional[torch.Tensor]) -> float:
+        self._check_grid(x, y)
         xc, kx = self._discretise(x, "x")
         yc, ky = self._discretise(y, "y")
         return float(_mi_columns(xc.unsqueeze(1), kx, yc, ky)[0])

@@ -162,10 +162,22 @@ class TestBinning:
         est = estimators.get("binning", mode="fixed_width", device="cpu")
         assert est.estimate(x, y) == pytest.approx(est.estimate(y, x), abs=1e-12)
 
-    def test_per_variable_rejects_multicolumn_x(self):
-        est = estimators.get("binning", device="cpu")
-        with pytest.raises(EstimatorInputError, match="per_filter_mi"):
-            est.estimate(np.zeros((10, 3)), np.zeros(10, dtype=int))
+    def test_per_variable_joint_histogram_of_several_columns(self):
+        rng = np.random.default_rng(7)
+        a, b = rng.integers(0, 2, 4000), rng.integers(0, 2, 4000)
+        x = np.stack([a, b], 1).astype(float)
+        est = estimators.get("binning", bins=2, device="cpu")
+        # y = the cell of (a, b): I(X;Y) = H(Y), about log 4 (the four cells' empirical entropy exactly)
+        y = 2 * a + b
+        assert est.estimate(x, y) == pytest.approx(entropy_of(np.bincount(y) / len(y)), abs=1e-12)
+        # a column of y that x does not carry adds nothing; the joint is symmetric
+        yy = np.stack([a, rng.standard_normal(4000)], 1)
+        assert est.estimate(x, yy) == pytest.approx(est.estimate(yy, x), abs=1e-12)
+        assert est.estimate(x, yy) == pytest.approx(math.log(2), abs=0.01)
+        # a grid too large for its samples is refused, naming the bins that would fit
+        with pytest.raises(EstimatorInputError, match=r"100\^4 = 1e\+08.*max_cells 1e\+06.*at most 31 bins"):
+            estimators.get("binning", max_cells=1e6, device="cpu").estimate(rng.standard_normal((50, 2)),
+                                                                            rng.standard_normal((50, 2)))
 
     def test_grouped_entropy_dense_and_sorted_paths_agree(self, monkeypatch):
         codes = torch.randint(0, 50, (6, 300), generator=torch.Generator().manual_seed(0))
