@@ -147,3 +147,15 @@ def test_slurm_profile_names_only_rules_of_the_workflow():
     for rule in ("table1", "vibnet_table", "mint_scores", "mint_table1", "mint_ablation"):
         body = next(t.split(f"rule {rule}:", 1)[1].split("\nrule ", 1)[0] for t in text.values() if f"rule {rule}:" in t)
         assert "localrule: True" in body, rule
+
+
+def test_loading_the_config_does_not_import_the_model_zoo():
+    """Every Snakemake start loads the config; torchvision's model zoo (seconds) waits until a model is built."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from benchmarks import config; config.load_config(); "
+            "print('torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torchvision
 from torch import nn
 
 from ._validation import check_bool, check_choice, check_input_shape, check_num_classes
@@ -89,6 +88,8 @@ def build_vgg16(num_classes: int, input_shape: tuple[int, int, int], *, pretrain
     num_classes (what reconstructs its Table 1; the paper's last layer is one sigmoid unit, ours
     num_classes softmax units: 514 parameters instead of 257 for two classes, the same functions)."""
     check_choice("vgg16", "head", head, list(VGG_HEADS))
+    import torchvision  # here, not at import: its model zoo costs seconds on every workflow start
+
     model = _build("vgg16", torchvision.models.vgg16, torchvision.models.VGG16_Weights, _set_vgg_head,
                    num_classes, input_shape, pretrained, weights)
     if head == "ibfs":
@@ -100,5 +101,7 @@ def build_vgg16(num_classes: int, input_shape: tuple[int, int, int], *, pretrain
 def build_resnet50(num_classes: int, input_shape: tuple[int, int, int], *, pretrained: bool = False,
                    weights: str = "DEFAULT") -> nn.Module:
     """torchvision ``resnet50``; its last layer is ``fc``."""
+    import torchvision  # here, not at import (see build_vgg16)
+
     return _build("resnet50", torchvision.models.resnet50, torchvision.models.ResNet50_Weights, _set_resnet_head,
                   num_classes, input_shape, pretrained, weights)
