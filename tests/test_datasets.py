@@ -537,6 +537,16 @@ def test_prepared_archives_follow_the_umask_and_missing_data_names_the_target(tm
         D.get("mnist").load(tmp_path / "empty", "train")
 
 
+def test_a_truncated_extracted_file_is_extracted_again(tmp_path, mnist_mirror):
+    D.prepare("mnist", tmp_path / "data", mirror=mnist_mirror, download=False)
+    labels = tmp_path / "data" / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    good = labels.read_bytes()
+    labels.write_bytes(good[:-100])  # an earlier preparation cut short
+    D.prepare("mnist", tmp_path / "data", mirror=mnist_mirror, download=False)
+    assert labels.read_bytes() == good
+    assert len(D.get("mnist").load(tmp_path / "data", "test")) == 10000
+
+
 def test_one_vs_rest_mnist_labels_one_digit(mnist_root):
     full = D.get("mnist").load(mnist_root, "test")
     task = D.get("mnist3_vs_rest")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 from .. import fileio
 from .base import Archive, DatasetError, DatasetInfo, DatasetSpec, TensorImageDataset
 
+log = logging.getLogger("ibbench.datasets")
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -28,6 +30,23 @@ def read_idx(path: Path) -> np.ndarray:
     if len(raw) != expected:
         raise DatasetError(f"{path} is truncated or corrupt: dims {dims} need {expected} bytes, file has {len(raw)}")
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+
+
+def idx_size_ok(path: Path) -> bool:
+    """Whether an IDX file's size is what its header's dims need (read without loading the data)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES:
+                return False
+            dims_raw = f.read(4 * head[3])
+        if len(dims_raw) < 4 * head[3]:
+            return False
+        dims = [int.from_bytes(dims_raw[4 * i: 4 * i + 4], "big") for i in range(head[3])]
+        need = 4 + 4 * head[3] + int(np.prod(dims)) * np.dtype(_IDX_DTYPES[head[2]]).itemsize
+        return Path(path).stat().st_size == need
+    except OSError:
+        return False
 
 
 def gunzip_atomic(src: Path, dest: Path) -> None:
@@ -60,10 +79,20 @@ class IdxImageDataset(DatasetSpec):
         return self.root(data_root) / "raw"
 
     def _extract(self, data_root: Path, archive_paths: list[Path]) -> None:
+        # An extracted file is checked against its own header (the size its dims need): one left truncated
+        # by an earlier interrupted or tampered preparation is extracted again from the verified archive,
+        # so the data marker never vouches for a file that training would fail to read.
         for gz in archive_paths:
             out = gz.with_suffix("")
+            if out.exists() and not idx_size_ok(out):
+                log.warning("%s is truncated or corrupt (size does not match its header); extracting it "
+                            "again from %s", out, gz.name)
+                out.unlink()
             if not out.exists():
                 gunzip_atomic(gz, out)
+            if not idx_size_ok(out):
+                raise DatasetError(f"{out}, extracted from the md5-verified {gz.name}, does not match its "
+                                   f"header; delete {out.parent} and prepare again")
 
     def load(self, data_root: Path, split: str, *, train_transform: bool = False) -> TensorImageDataset:
         if split not in self.split_files:
