@@ -41,6 +41,9 @@ def put_interpreter_first_on_path(code_root: Optional[Path] = None) -> None:
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(code_root), os.environ.get("PYTHONPATH")) if p)
 
 
+SCALE_WORKDIR_ENV = "IBBENCH_SCALE_WORKDIR"
+
+
 def enter_scale_workdir(scale: str) -> Path:
     """Change into the folder where a scale's outputs live: "." for paper, "smoke/" for smoke.
 
@@ -48,8 +51,13 @@ def enter_scale_workdir(scale: str) -> Path:
     smoke run write where paper results live; changing directory here holds in every case.)
     """
     if scale == "smoke":
+        entered = os.environ.get(SCALE_WORKDIR_ENV)
+        if entered and Path(entered) == Path.cwd():
+            # a cluster job step re-reads the Snakefile inside the folder its submitter entered: stay
+            return Path.cwd()
         Path("smoke").mkdir(exist_ok=True)
         os.chdir("smoke")
+        os.environ[SCALE_WORKDIR_ENV] = str(Path.cwd())  # inherited by the jobs (SLURM: --export=ALL)
     return Path.cwd()
 
 
