@@ -68,6 +68,8 @@ def _key_path(path) -> str:
 def _describe(sub: dict) -> str:
     if "enum" in sub:
         return "one of " + ", ".join(map(repr, sub["enum"]))
+    if "description" in sub:  # a pattern says more to a user in words
+        return sub["description"]
     lo = f" >= {sub['minimum']}" if "minimum" in sub else ""
     return f"{sub.get('type', 'any value')}{lo}"
 

@@ -48,7 +48,7 @@ import pandas as pd
 import torch
 import yaml
 
-from . import mi_tasks
+from . import mi_tasks, outside_estimators
 from .config import ConfigError, load_checked_yaml, schema_errors
 from .plotting import pyplot, save_figure
 from .mi_tasks import Task
@@ -224,6 +224,8 @@ def build_entry(spec: dict, cfg: dict, *, peer: bool) -> Entry:
             if spec["name"] != "sklearn_ksg":
                 raise KeyError(f"unknown peer {spec['name']!r}; available: {list(PEERS)}")
             entry.instance = SklearnKSG(**entry.params)
+        elif outside_estimators.is_outside(spec["name"]):
+            entry.instance = outside_estimators.build(spec["name"], entry.params, entry.label)
         else:
             import estimators
 

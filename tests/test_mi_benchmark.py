@@ -149,7 +149,8 @@ def test_config_errors_name_the_key_and_the_allowed_values(tmp_path):
     with pytest.raises(mb.ConfigError) as err:
         mb.load_config(write_config(tmp_path / "a.yaml", tiny_section(estimators=[{"name": "ksgg"}])), "paper")
     msg = str(err.value)
-    assert "estimator_benchmark.paper.estimators.0.name" in msg and "ksg, gaussian" in msg
+    assert "estimator_benchmark.paper.estimators.0.name" in msg and "'ksg', 'gaussian'" in msg
+    assert "an outside estimator as 'module:Class'" in msg
     with pytest.raises(mb.ConfigError) as err:
         mb.load_config(write_config(tmp_path / "b.yaml", tiny_section(sampel_sizes=[3])), "paper")
     assert "sampel_sizes" in str(err.value) and "allowed keys" in str(err.value) and "sample_sizes" in str(err.value)
