@@ -77,6 +77,7 @@ Gaussian conditional MI (``cmi-gauss-*``; sample returns (x, y, z))
 """
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import functools
 import math
@@ -460,6 +461,93 @@ def _cmi_task(dx: int, dy: int, dz: int, rho: float) -> Task:
 GAUSS_DIMS = (1, 2, 3, 5, 10, 25)
 
 
+# ---------------------------------------------------------------------------------------------------
+# The "Beyond normal" standard task list (Czyz, Grabowski, Vogt, Beerenwinkel, Marx, NeurIPS 2023)
+# ---------------------------------------------------------------------------------------------------
+
+BEYOND_NORMAL_FAMILY = "beyond-normal"
+BIMODAL_COMPONENTS = ((0.5, -1.0, 0.5), (0.5, 1.0, 0.5))  # (weight, mean, sd) of the bimodal marginal
+
+
+def _bimodal_quantile(u: np.ndarray, iterations: int = 80) -> np.ndarray:
+    """The quantile function of the two-component Gaussian mixture BIMODAL_COMPONENTS (bisection on its
+    strictly increasing CDF)."""
+    def cdf(x):
+        return sum(w * special.ndtr((x - m) / s) for w, m, s in BIMODAL_COMPONENTS)
+
+    lo, hi = np.full_like(u, -12.0), np.full_like(u, 12.0)
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        below = cdf(mid) < u
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return 0.5 * (lo + hi)
+
+
+def swissroll(u: np.ndarray) -> np.ndarray:
+    """(n, 1) values in (0, 1) -> (n, 2) points on a swiss roll: t = 1.5 pi (1 + 2u), (t cos t, t sin t) / 10.
+    The radius t grows with u, so the embedding is injective (the MI is kept)."""
+    t = 1.5 * np.pi * (1.0 + 2.0 * u[:, :1])
+    return np.concatenate([t * np.cos(t), t * np.sin(t)], axis=1) / 10.0
+
+
+def _renamed(task: Task, name: str, description: str = "") -> Task:
+    return dataclasses.replace(task, name=name, family=BEYOND_NORMAL_FAMILY,
+                               description=description or task.description)
+
+
+def _beyond_normal_tasks() -> list[Task]:
+    """The 40 tasks of the "Beyond normal" benchmark's standard list, defined as that paper defines them
+    (its public task list: binormal rho = 0.75; additive noise eps 0.1, 0.75; dense multinormals with every
+    correlation 0.5; "2-pair" multinormals with (X_1, Y_1), (X_2, Y_2) correlated at 0.8 and the rest
+    independent; Student-t with identity dispersion; the half-cube, normal-CDF, asinh, wiggly and spiral
+    transforms and the swiss-roll embedding, none of which changes the MI). The truths are the closed forms
+    above. The invertible maps are ours (same kind, not the same parameters: the spiral here rotates
+    coordinate pairs, theirs uses a random generator), so estimates compare with that paper's on the same
+    distributions' truths, not sample for sample. Family name: ``beyond-normal`` (a config selects the set
+    with ``tasks: [beyond-normal]``)."""
+    binormal = _renamed(_gaussian_task("", "", np.array([[1.0, 0.75], [0.75, 1.0]]), 1, ""), "bn-1v1-normal-0.75",
+                        "bivariate normal, rho=0.75")
+    uniform = _renamed(transformed(binormal, "normal-cdf"), "bn-1v1-uniform-0.75")
+
+    def bimodal_sampler(n: int, rng: np.random.Generator) -> Samples:
+        x, y = binormal.sampler(n, rng)
+        return _bimodal_quantile(special.ndtr(x)), _bimodal_quantile(special.ndtr(y))
+
+    def swiss_sampler(n: int, rng: np.random.Generator) -> Samples:
+        x, y = uniform.sampler(n, rng)
+        return swissroll(x), y
+
+    def student(d: int, nu: int) -> Task:
+        return _renamed(_student_t_task(d, nu, rho=0.0), f"bn-student-identity-{d}-{d}-{nu}",
+                        f"multivariate t, nu={nu}, identity dispersion")
+
+    st11 = student(1, 1)
+    tasks = [binormal, uniform,
+             *(_renamed(_uniform_noise_task(e), f"bn-1v1-additive-{e:g}") for e in (0.1, 0.75)),
+             Task("bn-1v1-bimodal-0.75", BEYOND_NORMAL_FAMILY, 1, 1, binormal.truth_fn, bimodal_sampler,
+                  description="binormal rho=0.75 with bimodal marginals (Gaussian-mixture quantiles of Phi)"),
+             _renamed(transformed(binormal, "wiggly"), "bn-1v1-wiggly-0.75"),
+             _renamed(transformed(binormal, "halfcube"), "bn-1v1-halfcube-0.75"),
+             st11, _renamed(transformed(st11, "asinh"), "bn-asinh-student-identity-1-1-1"),
+             Task("bn-swissroll-2x1", BEYOND_NORMAL_FAMILY, 2, 1, binormal.truth_fn, swiss_sampler,
+                  description="X of the uniform 1 x 1 task embedded in a 2-D swiss roll")]
+    tasks += [_renamed(_gaussian_task("", "", dense_cov(d, d, 0.5), d, ""), f"bn-multinormal-dense-{d}-{d}-0.5",
+                       "all coordinates equicorrelated, rho=0.5") for d in (2, 3, 5, 25, 50)]
+    two_pair = {d: _renamed(_gaussian_task("", "", sparse_cov(d, d, 0.8), d, ""), f"bn-multinormal-2pair-{d}-{d}",
+                            "(X_1, Y_1), (X_2, Y_2) with rho=0.8, the rest independent") for d in (2, 3, 5, 25)}
+    tasks += list(two_pair.values())
+    tasks += [student(d, nu) for d, nu in ((2, 1), (2, 2), (3, 2), (3, 3), (5, 2), (5, 3))]
+    for d in (3, 5, 25):
+        base = two_pair[d]
+        tasks += [_renamed(transformed(base, tf), f"bn-{tf}-multinormal-2pair-{d}-{d}")
+                  for tf in ("normal-cdf", "halfcube", "spiral")]
+        tasks.append(_renamed(transformed(transformed(base, "normal-cdf"), "spiral"),
+                              f"bn-spiral-normal-cdf-multinormal-2pair-{d}-{d}"))
+    tasks += [_renamed(transformed(student(d, nu), "asinh"), f"bn-asinh-student-identity-{d}-{d}-{nu}")
+              for d, nu in ((2, 1), (3, 2), (5, 2))]
+    return tasks
+
+
 def _build_registry() -> dict[str, Task]:
     tasks: list[Task] = []
     for d in GAUSS_DIMS:
@@ -495,6 +583,7 @@ def _build_registry() -> dict[str, Task]:
 
     tasks.extend([_cmi_task(1, 1, 1, 0.6), _cmi_task(1, 1, 3, 0.6), _cmi_task(2, 2, 2, 0.6),
                   _cmi_task(1, 1, 2, 0.0)])
+    tasks.extend(_beyond_normal_tasks())
     registry: dict[str, Task] = {}
     for t in tasks:
         if t.name in registry:

@@ -251,3 +251,53 @@ def test_gaussian_cmi_truth(name, k, rho):
     assert mt.gaussian_cmi_from_cov(cov, task.dim_x, task.dim_y) == pytest.approx(task.truth, abs=0.01)
     if rho == 0:
         assert plugin_gaussian_mi(x, y) > 0.05  # dependent through Z, independent given Z
+
+
+# --- the "Beyond normal" standard list ----------------------------------------------------------------------
+
+def test_beyond_normal_set_has_the_papers_40_tasks_and_closed_form_truths():
+    bn = mt.select_tasks(["beyond-normal"])
+    assert len(bn) == 40 and len({t.name for t in bn}) == 40
+    by = {t.name: t for t in bn}
+    binormal = -0.5 * math.log(1 - 0.75 ** 2)
+    for name in ("bn-1v1-normal-0.75", "bn-1v1-uniform-0.75", "bn-1v1-bimodal-0.75", "bn-1v1-wiggly-0.75",
+                 "bn-1v1-halfcube-0.75", "bn-swissroll-2x1"):
+        assert by[name].truth == pytest.approx(binormal, abs=1e-12), name
+    for d in (2, 3, 5, 25, 50):  # equicorrelated 0.5: 0.5 log((d + 1)^2 / (2d + 1))
+        assert by[f"bn-multinormal-dense-{d}-{d}-0.5"].truth == pytest.approx(0.5 * math.log((d + 1) ** 2 / (2 * d + 1)))
+    two_pair = -math.log(1 - 0.8 ** 2)  # two independent pairs at rho 0.8
+    assert all(t.truth == pytest.approx(two_pair) for t in bn if "2pair" in t.name)
+    assert by["bn-1v1-additive-0.1"].truth == pytest.approx(0.1 - math.log(0.2))
+    assert by["bn-1v1-additive-0.75"].truth == pytest.approx(1 / 3)
+    assert by["bn-swissroll-2x1"].dim_x == 2 and by["bn-multinormal-dense-50-50-0.5"].dim == 100
+    # the values that paper lists (two decimals)
+    for name, value in (("bn-1v1-normal-0.75", 0.41), ("bn-student-identity-1-1-1", 0.22),
+                        ("bn-multinormal-2pair-5-5", 1.02), ("bn-student-identity-5-5-3", 0.30)):
+        assert round(by[name].truth, 2) == value, name
+
+
+@pytest.mark.parametrize("d, nu", [(1, 1), (2, 2), (3, 3)])
+def test_student_identity_truth_against_monte_carlo(d, nu):
+    """E[log p(x, y) - log p(x) - log p(y)] over the task's own samples, with scipy's multivariate t."""
+    from scipy.stats import multivariate_t
+
+    task = mt.get_task(f"bn-student-identity-{d}-{d}-{nu}")
+    x, y = task.sample(200_000, seed=1)
+    joint = multivariate_t(loc=np.zeros(2 * d), shape=np.eye(2 * d), df=nu)
+    marg = multivariate_t(loc=np.zeros(d), shape=np.eye(d), df=nu)
+    ratio = joint.logpdf(np.hstack([x, y])) - marg.logpdf(x) - marg.logpdf(y)
+    se = ratio.std() / math.sqrt(len(ratio))
+    assert abs(ratio.mean() - task.truth) < 4 * se + 1e-3, (ratio.mean(), task.truth, se)
+
+
+def test_beyond_normal_maps_are_invertible():
+    u = np.linspace(1e-6, 1 - 1e-6, 2001)
+    q = mt._bimodal_quantile(u)
+    assert np.all(np.diff(q) > 0)  # strictly increasing: the bimodal marginal keeps the MI
+    cdf = sum(w * special.ndtr((q - m) / s) for w, m, s in mt.BIMODAL_COMPONENTS)
+    np.testing.assert_allclose(cdf, u, atol=1e-9)
+    roll = mt.swissroll(u[:, None])
+    radius = np.linalg.norm(roll, axis=1)
+    assert np.all(np.diff(radius) > 0)  # the radius grows along the roll: one point per u
+    x, y = mt.get_task("bn-1v1-bimodal-0.75").sample(4000, 0)
+    assert np.histogram(x, bins=[-3, -1.5, -0.5, 0.5, 1.5, 3])[0][2] < np.histogram(x, bins=[-3, -1.5, -0.5, 0.5, 1.5, 3])[0][1]
