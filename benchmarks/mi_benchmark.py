@@ -124,6 +124,9 @@ def load_config(path: Path | str = DEFAULT_CONFIG, scale: str = "paper") -> dict
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     raw = load_checked_yaml(path, SCHEMA_PATH)
+    if scale not in raw["estimator_benchmark"]:
+        raise ConfigError(f"{path}: no section 'estimator_benchmark.{scale}' for the {scale} scale (it has "
+                          f"{sorted(raw['estimator_benchmark'])})")
     return resolve_section(raw["estimator_benchmark"][scale], scale=scale, source=str(path))
 
 

@@ -161,6 +161,11 @@ def test_config_errors_name_the_key_and_the_allowed_values(tmp_path):
             estimators=[{"name": "gaussian"}, {"name": "ksg", "tasks": ["gaus-*"]}])), "paper")
     with pytest.raises(mb.ConfigError, match="scale"):
         mb.load_config(write_config(tmp_path / "e.yaml", tiny_section()), "huge")
+    paper_only = tmp_path / "f.yaml"
+    paper_only.write_text(yaml.safe_dump({"estimator_benchmark": {"paper": tiny_section()}}))
+    assert mb.load_config(paper_only, "paper")["scale"] == "paper"  # one section is enough for its scale
+    with pytest.raises(mb.ConfigError, match=r"no section 'estimator_benchmark\.smoke'.*\['paper'\]"):
+        mb.load_config(paper_only, "smoke")
     assert mb.main(["--config", str(tmp_path / "a.yaml"), "--out-raw", str(tmp_path / "r.csv"), "--out-table",
                     str(tmp_path / "t.csv"), "--fig-dir", str(tmp_path / "f")]) == 2
 
