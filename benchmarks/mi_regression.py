@@ -104,19 +104,23 @@ def summary(report: pd.DataFrame) -> pd.DataFrame:
 
 
 def machines(current: Path, reference: Path) -> Optional[str]:
-    """A sentence when the provenance of the two tables names different CPUs (None when they agree or are
-    unknown)."""
-    def cpu(table: Path) -> Optional[str]:
+    """A sentence when the provenance of the two tables names different CPUs, or a load average that
+    differs by more than one busy core (None when they agree or are unknown)."""
+    def device(table: Path) -> dict:
         prov = table.with_name(table.stem + ".provenance.json")
         try:
-            return json.loads(prov.read_text())["device"]["cpu"]
+            return json.loads(prov.read_text())["device"] or {}
         except (OSError, KeyError, ValueError, TypeError):
-            return None
+            return {}
 
-    a, b = cpu(current), cpu(reference)
-    if a and b and a != b:
-        return f"the runs were timed on different machines ({a} now, {b} reference): time ratios compare machines too"
-    return None
+    a, b = device(current), device(reference)
+    notes = []
+    if a.get("cpu") and b.get("cpu") and a["cpu"] != b["cpu"]:
+        notes.append(f"the runs were timed on different machines ({a['cpu']} now, {b['cpu']} reference)")
+    load_a, load_b = ((d.get("load_average_1_5_15min") or [None])[0] for d in (a, b))
+    if load_a is not None and load_b is not None and abs(load_a - load_b) > 1.0:
+        notes.append(f"under different load (1-minute load average {load_a:g} now, {load_b:g} reference)")
+    return "; ".join(notes) + ": time ratios compare those too" if notes else None
 
 
 def plot(report: pd.DataFrame, path: Path, error_tolerance: float, time_factor: float, note: str = "") -> Path:

@@ -103,3 +103,14 @@ def test_time_flags_failures_and_rows_on_one_side():
     assert rep[("b", "t1")] == "not run" and rep[("c", "t1")] == "new"
     with pytest.raises(ValueError, match="not an estimator benchmark table"):
         mi_regression._read_table(REPO / "results" / "baselines.csv")
+
+
+def test_the_report_says_when_machines_or_load_differ(tmp_path):
+    import json
+
+    for name, cpu, load in (("now", "CPU A", 0.1), ("ref", "CPU B", 3.5)):
+        (tmp_path / f"{name}.provenance.json").write_text(json.dumps(
+            {"device": {"cpu": cpu, "load_average_1_5_15min": [load, load, load]}}))
+    note = mi_regression.machines(tmp_path / "now.csv", tmp_path / "ref.csv")
+    assert "different machines (CPU A now, CPU B reference)" in note and "load average 0.1 now, 3.5" in note
+    assert mi_regression.machines(tmp_path / "now.csv", tmp_path / "now.csv") is None
