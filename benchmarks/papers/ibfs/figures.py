@@ -147,8 +147,10 @@ def selection_paths(record: dict, layers: int = 3) -> list[tuple[str, list[float
     return out
 
 
-def plot_selection_paths(records: dict[str, list[dict]], path: Path, scale: str) -> Path:
-    """``records``: study -> its run records (one setting: the first value of the sweep)."""
+def plot_selection_paths(records: dict[str, list[dict]], path: Path, scale: str,
+                         labels: Optional[dict[str, dict[str, str]]] = None) -> Path:
+    """``records``: study -> its run records (one setting: the first value of the sweep); ``labels``:
+    benchmark -> {unit: the paper's layer name} (the analysis config) for the legend."""
     plt = pyplot()
     fig, axes = plt.subplots(1, len(records), figsize=(4.2 * len(records), 3.6), squeeze=False)
     for ax, (study, recs) in zip(axes[0], records.items()):
@@ -158,8 +160,9 @@ def plot_selection_paths(records: dict[str, list[dict]], path: Path, scale: str)
             continue
         colours = {}
         for rec in recs:
+            names = (labels or {}).get(rec["benchmark"], {})
             for unit, x, y in selection_paths(rec):
-                kw = {"color": colours[unit]} if unit in colours else {"label": unit}
+                kw = {"color": colours[unit]} if unit in colours else {"label": names.get(unit, unit)}
                 (line,) = ax.plot(x, y, marker=".", markersize=3, linewidth=1, **kw)
                 colours.setdefault(unit, line.get_color())
         thr = recs[0]["method_report"]["auc_threshold"]
@@ -201,7 +204,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         plot_heatmaps({b: by_bench.get(b) for b in a.benchmarks}, a.out, a.scale)
     else:
         studies = {s: [json.loads(Path(r).read_text()) for r in recs] for s, recs in json.loads(a.studies).items()}
-        plot_selection_paths(studies, a.out, a.scale)
+        analysis = json.loads(a.config).get("analysis", {})
+        plot_selection_paths(studies, a.out, a.scale, {b: v.get("layers", {}) for b, v in analysis.items()})
     write_provenance(a.out, command=a.command, config=json.loads(a.config), scale=a.scale,
                      wall_seconds=time.perf_counter() - t0, outputs=[a.out])
     return 0
