@@ -14,6 +14,11 @@ def setup(log_file: Optional[Path], level: int = logging.INFO, tag: str = "") ->
     root = logging.getLogger("ibbench")
     root.setLevel(level)
     root.handlers.clear()
+    # a library's logging.config call (disable_existing_loggers) may have disabled our loggers in this
+    # process: a job that asks for logging gets it
+    for name, lg in [("ibbench", root), *logging.root.manager.loggerDict.items()]:
+        if isinstance(lg, logging.Logger) and (name == "ibbench" or name.startswith("ibbench.")):
+            lg.disabled = False
     head = f"%(asctime)s [{tag}] %(name)s" if tag else "%(asctime)s %(name)s"
     fmt = logging.Formatter(head.replace("%", "%%").replace("%%(", "%(") + " %(levelname)s %(message)s",
                             "%Y-%m-%d %H:%M:%S")

@@ -19,6 +19,10 @@ def test_every_attempt_stays_in_the_history(tmp_path):
 
 
 def test_tag_marks_every_line(tmp_path):
+    import logging.config
+
+    logging.getLogger("ibbench.train")
+    logging.config.dictConfig({"version": 1})  # what some libraries do: it disables existing loggers
     log_file = tmp_path / "tagged.log"
     logs.setup(log_file, tag="lenet5_caffe_mnist seed1 100%").getChild("train").info("epoch 1/40")
     for h in logging.getLogger("ibbench").handlers:

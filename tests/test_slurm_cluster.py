@@ -22,6 +22,12 @@ def cluster_problem() -> str | None:
         return f"no SLURM controller answers (sinfo: {out.stderr.strip()[:200]})"
     if not any(s.rstrip("*~#") in ("idle", "mixed", "allocated") for s in out.stdout.split()):
         return f"no SLURM node is up (states: {out.stdout.split()})"
+    try:  # a node that cannot run a trivial job is an infrastructure problem, not the workflow's
+        job = subprocess.run(["srun", "-N1", "-n1", "-t", "1", "true"], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return "the SLURM cluster did not run a trivial job (srun true) within 60 s"
+    if job.returncode != 0:
+        return f"the SLURM cluster does not run jobs (srun true: {job.stderr.strip()[:200]})"
     return None
 
 
