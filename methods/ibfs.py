@@ -73,6 +73,15 @@ def ranking_scores(info: dict[str, torch.Tensor], ranking: str) -> torch.Tensor:
     return info["class_info"][:, k]
 
 
+def masked_network_auc(model: nn.Module, modules: dict[str, str], keep: dict[str, torch.Tensor], batches: list,
+                       labels: torch.Tensor) -> float:
+    """The network's AUC (``network_auc``) on ``batches`` with the channels of each unit outside
+    ``keep[unit]`` masked at the output of ``modules[unit]`` (what removing those filters gives)."""
+    with torch.no_grad(), masked_channels(model, modules, keep):
+        logits = torch.cat([model(x).float().cpu() for x, _ in batches])
+    return network_auc(logits, labels)
+
+
 def select_filters(order: torch.Tensor, holds: Callable[[torch.Tensor], tuple[bool, float]], first_group: int = 1,
                    middle_step: int = 1, min_keep: int = 1) -> tuple[torch.Tensor, list[dict]]:
     """The greedy selection of one layer (module docstring). ``order``: the filter indices from the lowest
@@ -202,9 +211,7 @@ class IBFilterSelection(PruningMethod):
         auc_labels = torch.cat([y.cpu() for _, y in auc_batches])
 
         def network_auc_with(keep: dict[str, torch.Tensor]) -> float:
-            with torch.no_grad(), masked_channels(model, modules, keep):
-                logits = torch.cat([model(x).float().cpu() for x, _ in auc_batches])
-            return network_auc(logits, auc_labels)
+            return masked_network_auc(model, modules, keep, auc_batches, auc_labels)
 
         keep = {u: torch.ones(responses[u].shape[1], dtype=torch.bool) for u in names}
         unpruned = network_auc_with({})

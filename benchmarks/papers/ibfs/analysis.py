@@ -31,16 +31,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from estimators.binning import per_filter_information
-from methods.activity import channel_responses, masked_channels, post_activation_module
-from methods.auc import network_auc
-from methods.ibfs import ranking_scores
+from methods.activity import channel_responses, post_activation_module
+from methods.ibfs import masked_network_auc, ranking_scores
 
 from ... import checkpoint, datasets, fileio, logs, training
+from ...activations import record
 from ...provenance import write_provenance
 
 log = logging.getLogger("ibbench.ibfs")
 LOG2 = math.log(2.0)
-INFORMATION_COLUMNS = ("benchmark", "seed", "layer", "label", "filter", "i_xt_bits", "i_ty_bits", "samples")
 CURVE_COLUMNS = ("benchmark", "seed", "layer", "label", "ranking", "masked", "filters", "auc", "auc_split")
 
 
@@ -69,42 +68,29 @@ def information_table(model: nn.Module, modules: dict[str, str], labels_of: dict
 
 
 def masking_curve(model: nn.Module, unit: str, module: str, scores: torch.Tensor, auc_batches: list,
-                  points: int) -> list[tuple[int, float]]:
+                  labels: torch.Tensor, points: int) -> list[tuple[int, float]]:
     """(filters masked, AUC) with the ``k`` lowest-scored filters of ``unit`` masked, ``points`` values of k
     from 0 to all but one (the paper's Fig 4a: "pruning low-informative filters")."""
     n = scores.numel()
     order = torch.argsort(scores, stable=True)
     ks = sorted({int(round(v)) for v in torch.linspace(0, n - 1, min(points, n)).tolist()})
-    labels = torch.cat([y.cpu() for _, y in auc_batches])
     out = []
     for k in ks:
         keep = torch.ones(n, dtype=torch.bool)
         keep[order[:k]] = False
-        with torch.no_grad(), masked_channels(model, {unit: module}, {unit: keep}):
-            logits = torch.cat([model(x).float().cpu() for x, _ in auc_batches])
-        out.append((k, network_auc(logits, labels)))
+        out.append((k, masked_network_auc(model, {unit: module}, {unit: keep}, auc_batches, labels)))
     return out
 
 
-@torch.no_grad()
 def heatmaps(model: nn.Module, module: str, scores: torch.Tensor, images: torch.Tensor, filters: int) -> dict:
     """The summed maps of the ``filters`` highest- and lowest-scored filters on ``images``, each upsampled
     (bilinear) to the image and scaled to [0, 1] per image."""
-    seen = {}
-    handle = model.get_submodule(module).register_forward_hook(lambda _m, _i, out: seen.__setitem__("maps", out))
-    was_training = model.training
-    model.eval()
-    try:
-        model(images)
-    finally:
-        handle.remove()
-        model.train(was_training)
-    maps = seen["maps"].float()
+    maps = record(model, [(images, None)], [module])[module]
     k = min(filters, scores.numel() // 2)
     order = torch.argsort(scores, descending=True, stable=True)
     out = {"images": images.cpu(), "filters": k}
     for name, idx in (("most", order[:k]), ("least", order[-k:])):
-        m = F.interpolate(maps[:, idx].sum(1, keepdim=True), size=images.shape[-2:], mode="bilinear",
+        m = F.interpolate(maps[:, idx].sum(1, keepdim=True), size=tuple(images.shape[-2:]), mode="bilinear",
                           align_corners=False)[:, 0]
         lo = m.flatten(1).amin(1).view(-1, 1, 1)
         span = (m.flatten(1).amax(1).view(-1, 1, 1) - lo).clamp_min(1e-12)
@@ -129,10 +115,11 @@ def run(spec: dict, seed: int, data_root: Path, baseline: Path, layers: dict[str
         if top not in layers:
             raise ValueError(f"ibfs analysis: the top layer {top!r} is not one of the analysed layers {list(layers)}")
         auc_batches = list(training.batches_for(splits.val, device).eval_batches(batch_size))
+        auc_labels = torch.cat([y.cpu() for _, y in auc_batches])
         rows = []
         for ranking in rankings:
             for k, value in masking_curve(model, top, modules[top], ranking_scores(info[top], ranking), auc_batches,
-                                          curve_points):
+                                          auc_labels, curve_points):
                 rows.append({"benchmark": spec["benchmark"], "seed": seed, "layer": top, "label": layers[top],
                              "ranking": ranking, "masked": k, "filters": int(info[top]["h_t"].numel()), "auc": value,
                              "auc_split": "val"})
