@@ -16,12 +16,11 @@ def setup(log_file: Optional[Path], level: int = logging.INFO, tag: str = "") ->
     root.handlers.clear()
     # a library's logging.config call (disable_existing_loggers) may have disabled our loggers in this
     # process: a job that asks for logging gets it
-    for name, lg in [("ibbench", root), *logging.root.manager.loggerDict.items()]:
+    for name, lg in logging.root.manager.loggerDict.items():
         if isinstance(lg, logging.Logger) and (name == "ibbench" or name.startswith("ibbench.")):
             lg.disabled = False
-    head = f"%(asctime)s [{tag}] %(name)s" if tag else "%(asctime)s %(name)s"
-    fmt = logging.Formatter(head.replace("%", "%%").replace("%%(", "%(") + " %(levelname)s %(message)s",
-                            "%Y-%m-%d %H:%M:%S")
+    head = f"%(asctime)s [{tag.replace('%', '%%')}] %(name)s" if tag else "%(asctime)s %(name)s"
+    fmt = logging.Formatter(head + " %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)

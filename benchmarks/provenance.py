@@ -89,7 +89,9 @@ def portable(text: str) -> str:
 def invocation() -> Optional[dict]:
     """The Snakemake command line and config overlays behind this job (``benchmarks.config.
     export_invocation``), machine paths made portable; None outside the workflow."""
-    raw = os.environ.get("IBBENCH_INVOCATION")
+    from .config import INVOCATION_ENV  # the writer's side: benchmarks.config.export_invocation
+
+    raw = os.environ.get(INVOCATION_ENV)
     if not raw:
         return None
     inv = json.loads(raw)
