@@ -15,37 +15,39 @@ log = logging.getLogger("ibbench.datasets")
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """Parse an (uncompressed) IDX file: magic 0x0000 <dtype code> <ndim>, big-endian dims, data."""
-    raw = Path(path).read_bytes()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise DatasetError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
-    ndim = raw[3]
+def _idx_layout(path: Path, head: bytes, size: int) -> tuple[list[int], np.dtype, int]:
+    """(dims, dtype, header bytes) of an IDX file from its first bytes (magic 0x0000 <dtype code> <ndim>,
+    big-endian dims) and its size in bytes; a bad magic number, a truncated header or a size that is not
+    what the dims need is a ``DatasetError``."""
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES:
+        raise DatasetError(f"{path} is not an IDX file (bad magic number {head[:4].hex()})")
+    ndim = head[3]
     header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DatasetError(f"{path} is truncated: header needs {header} bytes, file has {len(raw)}")
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    if size < header or len(head) < header:
+        raise DatasetError(f"{path} is truncated: header needs {header} bytes, file has {size}")
+    dims = [int.from_bytes(head[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dtype = np.dtype(_IDX_DTYPES[head[2]])
     expected = header + int(np.prod(dims)) * dtype.itemsize
-    if len(raw) != expected:
-        raise DatasetError(f"{path} is truncated or corrupt: dims {dims} need {expected} bytes, file has {len(raw)}")
+    if size != expected:
+        raise DatasetError(f"{path} is truncated or corrupt: dims {dims} need {expected} bytes, file has {size}")
+    return dims, dtype, header
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Parse an (uncompressed) IDX file (``_idx_layout``) into an array."""
+    raw = Path(path).read_bytes()
+    dims, dtype, header = _idx_layout(path, raw, len(raw))
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
 
 
 def idx_size_ok(path: Path) -> bool:
-    """Whether an IDX file's size is what its header's dims need (read without loading the data)."""
+    """Whether an IDX file's size is what its header's dims need (reads the header only)."""
     try:
         with open(path, "rb") as f:
-            head = f.read(4)
-            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES:
-                return False
-            dims_raw = f.read(4 * head[3])
-        if len(dims_raw) < 4 * head[3]:
-            return False
-        dims = [int.from_bytes(dims_raw[4 * i: 4 * i + 4], "big") for i in range(head[3])]
-        need = 4 + 4 * head[3] + int(np.prod(dims)) * np.dtype(_IDX_DTYPES[head[2]]).itemsize
-        return Path(path).stat().st_size == need
-    except OSError:
+            head = f.read(4 + 4 * 255)  # the longest header: 255 dims
+        _idx_layout(path, head, Path(path).stat().st_size)
+        return True
+    except (OSError, DatasetError):
         return False
 
 
