@@ -9,6 +9,7 @@ from snakemake.utils import min_version
 
 from benchmarks import config as ibconfig
 from benchmarks import papers as ibpapers
+from benchmarks import provenance as ibprovenance
 
 min_version("8.0")
 
@@ -30,7 +31,7 @@ ibconfig.put_interpreter_first_on_path(workflow.basedir)
 DATA_ROOT = str(ibconfig.data_root(config))
 MIRROR = ibconfig.mirror(config)
 ibconfig.export_mirror(MIRROR)  # to the data preparation jobs, outside their params (a moved mirror reruns nothing)
-ibconfig.export_invocation(sys.argv, workflow.overwrite_configfiles or [])  # into every provenance record
+ibprovenance.export_invocation(sys.argv, workflow.overwrite_configfiles or [])  # into every provenance record
 BENCHMARKS = sorted(config["benchmarks"])
 
 # Smoke runs live in ./smoke (below the directory Snakemake runs in, also with --directory), so the same

@@ -12,7 +12,6 @@ suite's other YAML files (the estimator benchmark's).
 from __future__ import annotations
 
 import copy
-import json
 import os
 from pathlib import Path
 from typing import Any, Optional
@@ -260,26 +259,6 @@ def data_root(config: dict) -> Path:
 def mirror(config: dict) -> Optional[Path]:
     m = config.get("mirror") or os.environ.get("IBBENCH_MIRROR")
     return Path(m).expanduser().resolve() if m else None
-
-
-INVOCATION_ENV = "IBBENCH_INVOCATION"
-
-
-def export_invocation(argv: list[str], configfiles: list) -> None:
-    """Hand the Snakemake command line that runs the workflow, and the overlays (``--configfile``) with
-    their sha256, to every job through ``IBBENCH_INVOCATION``, so each provenance record says how it was
-    really produced (``benchmarks.provenance``). Outside the params, so it reruns nothing; a job's own
-    Snakemake process (cluster execution) keeps the user's invocation it inherited."""
-    import hashlib
-
-    if INVOCATION_ENV in os.environ:
-        return
-    files = []
-    for f in configfiles:
-        p = Path(f)
-        digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
-        files.append({"path": str(f), "sha256": digest})
-    os.environ[INVOCATION_ENV] = json.dumps({"argv": [str(a) for a in argv], "configfiles": files})
 
 
 def export_mirror(mirror_path: Optional[Path]) -> None:

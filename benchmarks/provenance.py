@@ -86,11 +86,29 @@ def portable(text: str) -> str:
     return text
 
 
-def invocation() -> Optional[dict]:
-    """The Snakemake command line and config overlays behind this job (``benchmarks.config.
-    export_invocation``), machine paths made portable; None outside the workflow."""
-    from .config import INVOCATION_ENV  # the writer's side: benchmarks.config.export_invocation
+INVOCATION_ENV = "IBBENCH_INVOCATION"
 
+
+def export_invocation(argv: list[str], configfiles: list) -> None:
+    """Hand the Snakemake command line that runs the workflow, and the overlays (``--configfile``) with
+    their sha256, to every job through ``IBBENCH_INVOCATION`` (read back by ``invocation``), so each
+    provenance record says how it was really produced. Outside the params, so it reruns nothing; a job's
+    own Snakemake process (cluster execution) keeps the user's invocation it inherited."""
+    import hashlib
+
+    if INVOCATION_ENV in os.environ:
+        return
+    files = []
+    for f in configfiles:
+        p = Path(f)
+        digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
+        files.append({"path": str(f), "sha256": digest})
+    os.environ[INVOCATION_ENV] = json.dumps({"argv": [str(a) for a in argv], "configfiles": files})
+
+
+def invocation() -> Optional[dict]:
+    """The Snakemake command line and config overlays behind this job (``export_invocation``), machine
+    paths made portable; None outside the workflow."""
     raw = os.environ.get(INVOCATION_ENV)
     if not raw:
         return None

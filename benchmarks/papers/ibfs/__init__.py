@@ -5,7 +5,14 @@ the paper (README.md): its studies, the analysis of trained networks (``analysis
 figures (``figures``) and Table 1 with the paper's parameter accounting (``tables``, ``accounting``)."""
 from __future__ import annotations
 
+import argparse
+import json
+import time
+from pathlib import Path
+
+from ... import logs
 from ...config import finetune_protocol, resolve_benchmark
+from ...provenance import write_provenance
 from ...studies import Study
 
 KEY = "ibfs"
@@ -83,3 +90,26 @@ def analysis_files(config: dict, scale: str, figure: str) -> list[str]:
     kind = FIGURE_INPUT[figure]
     return [ANALYSIS[kind].format(benchmark=b, seed=seed) for b in config[KEY]["figures"][figure]
             for seed in resolve_benchmark(config, b, scale)["seeds"]]
+
+
+def output_parser(description: str) -> argparse.ArgumentParser:
+    """The command line shared by the figure and table builders: ``--scale``, ``--out``, ``--log`` and the
+    provenance's ``--command`` / ``--config``; ``start_output`` and ``finish_output`` wrap the job."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--scale", default="paper")
+    p.add_argument("--out", type=Path, required=True)
+    logs.add_record_arguments(logs.add_job_arguments(p, threads=False))
+    return p
+
+
+def start_output(parser: argparse.ArgumentParser, argv) -> tuple[argparse.Namespace, float]:
+    a = parser.parse_args(argv)
+    logs.start_job(a)
+    return a, time.perf_counter()
+
+
+def finish_output(a: argparse.Namespace, t0: float) -> int:
+    """The provenance record of the one output ``a.out``."""
+    write_provenance(a.out, command=a.command, config=json.loads(a.config), scale=a.scale,
+                     wall_seconds=time.perf_counter() - t0, outputs=[a.out])
+    return 0

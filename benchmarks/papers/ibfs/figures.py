@@ -14,9 +14,7 @@ seeds; a benchmark without data is a panel that says so):
 """
 from __future__ import annotations
 
-import argparse
 import json
-import time
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -24,9 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ... import logs
 from ...plotting import pyplot, save_figure
-from ...provenance import write_provenance
+from . import finish_output, output_parser, start_output
 
 RANKING_LABEL = {"y0": "Y0 (class 0's information)", "y1": "Y1 (class 1's information)", "y0_y1": "Y0 u Y1 = I(T;Y)",
                  "ixt": "I(X;T)"}
@@ -182,17 +179,12 @@ def _read_csvs(paths: Sequence[Path]) -> pd.DataFrame:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    p = argparse.ArgumentParser(description="ibfs figures")
+    p = output_parser("ibfs figures")
     p.add_argument("figure", choices=["fig2", "fig3", "fig4a", "fig4b"])
     p.add_argument("--inputs", nargs="*", type=Path, default=[], help="analysis CSVs / heatmaps, or run records")
     p.add_argument("--benchmarks", nargs="*", default=[], help="fig2, fig3, fig4a: the panels, in order")
     p.add_argument("--studies", default="{}", help="fig4b: JSON study -> its run records")
-    p.add_argument("--scale", default="paper")
-    p.add_argument("--out", type=Path, required=True)
-    logs.add_record_arguments(logs.add_job_arguments(p, threads=False))
-    a = p.parse_args(argv)
-    logs.start_job(a)
-    t0 = time.perf_counter()
+    a, t0 = start_output(p, argv)
     if a.figure in ("fig2", "fig4a"):
         df = _read_csvs(a.inputs)
         (plot_information_plane if a.figure == "fig2" else plot_masking_curves)(df, a.benchmarks, a.out, a.scale)
@@ -206,9 +198,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         studies = {s: [json.loads(Path(r).read_text()) for r in recs] for s, recs in json.loads(a.studies).items()}
         analysis = json.loads(a.config).get("analysis", {})
         plot_selection_paths(studies, a.out, a.scale, {b: v.get("layers", {}) for b, v in analysis.items()})
-    write_provenance(a.out, command=a.command, config=json.loads(a.config), scale=a.scale,
-                     wall_seconds=time.perf_counter() - t0, outputs=[a.out])
-    return 0
+    return finish_output(a, t0)
 
 
 if __name__ == "__main__":

@@ -14,17 +14,14 @@
 """
 from __future__ import annotations
 
-import argparse
 import json
-import time
 from pathlib import Path
 from typing import Optional, Sequence
 
 import pandas as pd
 
-from ... import fileio, logs
-from ...provenance import write_provenance
-from . import accounting
+from ... import fileio
+from . import accounting, finish_output, output_parser, start_output
 
 PAPER_COLUMNS = ("filters_original", "filters_pruned", "params_original", "params_pruned", "pruned_pct")
 
@@ -105,16 +102,11 @@ def selection_table(runs: Sequence[dict]) -> pd.DataFrame:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    p = argparse.ArgumentParser(description="ibfs tables")
+    p = output_parser("ibfs tables")
     p.add_argument("table", choices=["table1", "selection"])
     p.add_argument("--runs", nargs="*", type=Path, default=[])
     p.add_argument("--reference", type=Path, default=None)
-    p.add_argument("--scale", default="paper")
-    p.add_argument("--out", type=Path, required=True)
-    logs.add_record_arguments(logs.add_job_arguments(p, threads=False))
-    a = p.parse_args(argv)
-    logs.start_job(a)
-    t0 = time.perf_counter()
+    a, t0 = start_output(p, argv)
     runs = [json.loads(Path(r).read_text()) for r in a.runs]
     if a.table == "table1":
         if a.reference is None:
@@ -123,9 +115,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     else:
         table = selection_table(runs)
     fileio.atomic_write(a.out, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))
-    write_provenance(a.out, command=a.command, config=json.loads(a.config), scale=a.scale,
-                     wall_seconds=time.perf_counter() - t0, outputs=[a.out])
-    return 0
+    return finish_output(a, t0)
 
 
 if __name__ == "__main__":
