@@ -22,10 +22,10 @@ import json
 import logging
 import math
 import sys
+import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-import numpy as np
 import pandas as pd
 
 log = logging.getLogger("ibbench.mi_regression")
@@ -85,8 +85,12 @@ def compare(current: pd.DataFrame, reference: pd.DataFrame, error_tolerance: flo
     return pd.DataFrame(rows, columns=REPORT_COLUMNS).sort_values(KEY, ignore_index=True)
 
 
+def _is_flagged(flag: str) -> bool:
+    return any(x in flag for x in FLAGS)
+
+
 def flagged(report: pd.DataFrame) -> pd.DataFrame:
-    return report[report["flag"].apply(lambda f: any(x in f for x in FLAGS))]
+    return report[report["flag"].apply(_is_flagged)]
 
 
 def summary(report: pd.DataFrame) -> pd.DataFrame:
@@ -134,7 +138,7 @@ def plot(report: pd.DataFrame, path: Path, error_tolerance: float, time_factor: 
         g = both[both["estimator"] == est]
         x = g["time_ratio"].where(g["time_ratio"] > 0)
         y = g["mae_change"].fillna(0.0)
-        bad = g["flag"].apply(lambda f: any(k in f for k in FLAGS))
+        bad = g["flag"].apply(_is_flagged)
         ax.scatter(x[~bad], y[~bad], s=14, color=f"C{i % 10}", label=est, alpha=0.7)
         ax.scatter(x[bad], y[bad], s=40, color=f"C{i % 10}", marker="x")
     ax.axhline(error_tolerance, color="k", linestyle=":", linewidth=1)
@@ -158,11 +162,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--error-tolerance", type=float, default=0.02, help="MAE growth that is flagged (nats)")
     ap.add_argument("--time-factor", type=float, default=2.0, help="time ratio that is flagged")
     ap.add_argument("--fail-on-regression", action="store_true", help="exit 1 when anything is flagged")
-    ap.add_argument("--log", type=Path, default=None)
-    a = ap.parse_args(argv)
     from . import fileio, logs
+    from .provenance import write_provenance
 
-    logs.setup(a.log)
+    logs.add_record_arguments(logs.add_job_arguments(ap, threads=False))
+    a = ap.parse_args(argv)
+    logs.start_job(a)
+    t0 = time.perf_counter()
     try:
         report = compare(_read_table(a.current), _read_table(a.reference), a.error_tolerance, a.time_factor)
     except (OSError, ValueError) as exc:
@@ -174,15 +180,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     fileio.atomic_write(a.out, lambda tmp: report.to_csv(tmp, index=False, float_format="%.6g"))
     summ = summary(report)
     summ["note"] = note
-    fileio.atomic_write(a.out.with_name(a.out.stem + "_summary.csv"),
-                        lambda tmp: summ.to_csv(tmp, index=False, float_format="%.6g"))
+    summary_path = a.out.with_name(a.out.stem + "_summary.csv")
+    fileio.atomic_write(summary_path, lambda tmp: summ.to_csv(tmp, index=False, float_format="%.6g"))
     if a.figure is not None:
         plot(report, a.figure, a.error_tolerance, a.time_factor, note)
+    current_scales = sorted(set(pd.read_csv(a.current, usecols=["scale"])["scale"].astype(str)))
+    write_provenance(a.out, command=a.command, scale="+".join(current_scales) or "unknown",
+                     config={**json.loads(a.config), "error_tolerance": a.error_tolerance, "time_factor": a.time_factor},
+                     wall_seconds=time.perf_counter() - t0, inputs=[str(a.current), str(a.reference)],
+                     outputs=[str(p) for p in (a.out, summary_path, a.figure) if p is not None])
     bad = flagged(report)
     for r in bad.itertuples(index=False):
         log.warning("%s on %s n=%s: %s (MAE %+.4g nats, time x%.3g)", r.estimator, r.task, r.n, r.flag,
-                    r.mae_change if not math.isnan(r.mae_change) else 0.0,
-                    r.time_ratio if not np.isnan(r.time_ratio) else float("nan"))
+                    r.mae_change if not math.isnan(r.mae_change) else 0.0, r.time_ratio)
     log.info("%d rows compared, %d flagged (error tolerance %g nats, time factor %g)",
              int((~report["flag"].isin(["new", "not run"])).sum()), len(bad), a.error_tolerance, a.time_factor)
     return 1 if (a.fail_on_regression and len(bad)) else 0

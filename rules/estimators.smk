@@ -77,12 +77,16 @@ rule estimator_regression:
         current="results/estimators/check/table2.csv",
         reference=os.path.join(workflow.basedir, REGRESSION["reference"]),
     output:
-        report="results/estimators/check/regression.csv",
-        summary="results/estimators/check/regression_summary.csv",
-        figure="figures/estimators/check/regression.png",
+        **with_provenance(
+            report="results/estimators/check/regression.csv",
+            summary="results/estimators/check/regression_summary.csv",
+            figure="figures/estimators/check/regression.png",
+        ),
     params:
         tolerance=REGRESSION["error_tolerance"],
         factor=REGRESSION["time_factor"],
+        config=json.dumps(REGRESSION),
+        command="snakemake estimator_regression",
     log:
         "logs/estimator_regression.log",
     localrule: True
@@ -91,4 +95,4 @@ rule estimator_regression:
     shell:
         "python -m benchmarks.mi_regression --current {input.current} --reference {input.reference:q}"
         " --out {output.report} --figure {output.figure} --error-tolerance {params.tolerance}"
-        " --time-factor {params.factor} --log {log}"
+        " --time-factor {params.factor} --command {params.command:q} --config {params.config:q} --log {log}"
