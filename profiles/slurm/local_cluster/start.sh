@@ -4,10 +4,11 @@
 # munge, installed when missing (needs root and apt-get); one node on 127.0.0.1 with partitions `cpu` and
 # `gpu` (the profile's names; no GPUs: GPU jobs stay pending), no cgroups, no accounting database.
 #   profiles/slurm/local_cluster/start.sh && ... && profiles/slurm/local_cluster/stop.sh
-# State, spool and logs under $IBBENCH_SLURM_STATE (default /tmp/ibbench-slurm). Exits non-zero, saying
-# why, when the cluster cannot be started.
+# State, spool and logs under $IBBENCH_SLURM_STATE (default .slurm_local/ in the repository, ignored by
+# git). Exits non-zero, saying why, when the cluster cannot be started.
 set -euo pipefail
-STATE=${IBBENCH_SLURM_STATE:-/tmp/ibbench-slurm}
+REPO_ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+STATE=${IBBENCH_SLURM_STATE:-$REPO_ROOT/.slurm_local}
 have() { command -v "$1" >/dev/null 2>&1; }
 say() { echo "local SLURM: $*" >&2; }
 
