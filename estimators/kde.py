@@ -44,59 +44,89 @@ import torch
 
 from .base import EstimatorInputError, MIEstimator, as_samples, is_labels
 
-_CHUNK_ELEMENTS = 1 << 23
+# Elements of one (rows x n) block of squared distances. On CPU a block small enough to stay in cache
+# (2 MiB in float64), reused, measured 5-12x faster at n = 5000 than 64 MiB blocks allocated per block
+# (page faults and memory traffic dominated); on a GPU larger blocks keep the kernels busy.
+_BLOCK_ELEMENTS = {"cpu": 1 << 18, "other": 1 << 24}
 
 
-def _sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    # (a - b)^2 expanded; clamp the small negatives the expansion leaves from cancellation
-    d = (a * a).sum(1, keepdim=True) + (b * b).sum(1).unsqueeze(0) - 2.0 * (a @ b.T)
-    return d.clamp_min_(0.0)
-
-
-def _distance_blocks(f: torch.Tensor, groups: Optional[torch.Tensor] = None):
-    """Row blocks of the pairwise squared distances of f (n, d): yields (rows, (block x n) distances,
-    (block x n) mask of the pairs in different groups or None, log of each row's pair count: n, or its
-    group's size). The (block x n) blocks bound the memory, not d (the distances are a matmul)."""
+def _sq_dist_blocks(f: torch.Tensor):
+    """Row blocks of the pairwise squared Euclidean distances of f (n, d): yields (rows, (rows x n) block).
+    Each block is one matmul of [f, |f|^2, 1] with [-2 f, 1, |f|^2]^T, the expansion |a|^2 + |b|^2 - 2 a.b
+    summed inside the GEMM, written into one reused buffer: a consumer may overwrite the block, but must
+    not keep it past the next one. Small negatives from cancellation are clamped to 0."""
     n = f.shape[0]
-    step = max(1, _CHUNK_ELEMENTS // n)
-    sizes = None if groups is None else torch.bincount(groups).to(torch.float64)
+    sq = (f * f).sum(1, keepdim=True)
+    one = torch.ones_like(sq)
+    left = torch.cat([f, sq, one], 1)
+    right = torch.cat([-2.0 * f, one, sq], 1).T.contiguous()
+    step = max(1, _BLOCK_ELEMENTS["cpu" if f.device.type == "cpu" else "other"] // n)
+    buf = torch.empty((min(step, n), n), dtype=f.dtype, device=f.device)
     for i0 in range(0, n, step):
         rows = slice(i0, min(n, i0 + step))
-        if groups is None:
-            other = None
-            log_count = torch.full((rows.stop - i0,), math.log(n), dtype=torch.float64, device=f.device)
-        else:
-            other = groups[rows].unsqueeze(1) != groups.unsqueeze(0)
-            log_count = torch.log(sizes[groups[rows]])
-        yield rows, _sq_dists(f[rows], f), other, log_count
+        block = buf[: rows.stop - i0]
+        torch.mm(left[rows], right, out=block)
+        yield rows, block.clamp_min_(0.0)
 
 
-def _neg_log_mean_kernel(feats: list[torch.Tensor], noise_var: float,
+def _log_row_sums_of_exp(logk: torch.Tensor) -> torch.Tensor:
+    """log sum_j exp(logk_ij) per row, overwriting logk. Every row here holds its own sample's zero
+    distance (logk_ii = 0, the row maximum, since logk <= 0), so each sum lies in [1, n]: no max shift
+    is needed against overflow or underflow, which saves logsumexp's extra passes over the block."""
+    return logk.exp_().sum(1).log_()
+
+
+def _neg_log_mean_kernel(f: torch.Tensor, kernel_vars: tuple[float, ...],
                          groups: Optional[torch.Tensor] = None) -> list[torch.Tensor]:
-    """For each feature matrix f in ``feats`` (all (n, d_f)), the per-sample values
+    """For the feature matrix f (n, d) and each variance v in ``kernel_vars``, the per-sample values
 
-        -log( 1/m_i sum_{j in G(i)} exp(-||f_i - f_j||^2 / (2 noise_var)) ),
+        -log( 1/m_i sum_{j in G(i)} exp(-||f_i - f_j||^2 / (2 v)) ),
 
     with G(i) all samples, or the samples of the same group as i when ``groups`` is given (m_i = |G(i)|).
-    Returns one (n,) tensor per feature matrix.
-    """
-    out = []
-    for f in feats:
-        o = torch.empty(f.shape[0], dtype=torch.float64, device=f.device)
-        for rows, d2, other, log_count in _distance_blocks(f, groups):
-            logk = d2.div_(-2.0 * noise_var)
-            if other is not None:
-                logk.masked_fill_(other, float("-inf"))
-            o[rows] = log_count - torch.logsumexp(logk, 1)
-        out.append(o)
+    Returns one (n,) tensor per variance, all from one pass over the pairwise distances. With groups only
+    the within-group blocks are computed (sum of n_c^2 pairs, a tenth of n^2 for ten balanced classes)."""
+    out = [torch.empty(f.shape[0], dtype=torch.float64, device=f.device) for _ in kernel_vars]
+    if groups is None:
+        members = [torch.arange(f.shape[0], device=f.device)]
+    else:
+        members = [(groups == g).nonzero().flatten() for g in torch.unique(groups)]
+    last = len(kernel_vars) - 1
+    for idx in members:
+        m = idx.shape[0]
+        scratch = None
+        for rows, d2 in _sq_dist_blocks(f[idx]):
+            for i, (o, v) in enumerate(zip(out, kernel_vars)):
+                if i == last:  # the last variance may use d2's memory: it is not needed afterwards
+                    k = d2.mul_(-0.5 / v)
+                else:
+                    if scratch is None or scratch.shape[0] < d2.shape[0]:
+                        scratch = torch.empty_like(d2)
+                    k = torch.mul(d2, -0.5 / v, out=scratch[: d2.shape[0]])
+                o[idx[rows]] = math.log(m) - _log_row_sums_of_exp(k)
+    return out
+
+
+def _neg_log_mean_kernel_pair(x: torch.Tensor, y: torch.Tensor, kernel_var: float) -> list[torch.Tensor]:
+    """The per-sample values of ``_neg_log_mean_kernel`` for x, y and the joint (x, y), from one pass: the
+    joint squared distance is the sum of the two marginal ones."""
+    n = x.shape[0]
+    out = [torch.empty(n, dtype=torch.float64, device=x.device) for _ in range(3)]
+    scale = -0.5 / kernel_var
+    joint = None
+    for (rows, dx), (_, dy) in zip(_sq_dist_blocks(x), _sq_dist_blocks(y)):
+        if joint is None:
+            joint = torch.empty_like(dx)
+        k_joint = torch.add(dx, dy, out=joint[: dx.shape[0]]).mul_(scale)
+        for o, k in zip(out, (dx.mul_(scale), dy.mul_(scale), k_joint)):
+            o[rows] = math.log(n) - _log_row_sums_of_exp(k)
     return out
 
 
 def information_plane_bounds(x: Any, labels: Any, noise_var: float, device: str = "auto") -> dict[str, float]:
     """Both information-plane coordinates under both bounds (nats), from one pass over the pairwise
-    distances: ``i_xt_upper``, ``i_xt_lower``, ``i_yt_upper``, ``i_yt_lower`` -- the values of
-    ``KDEEstimator(noise_var, bound=...).i_xt(x)`` and ``.estimate(x, labels)``, at a sixth of the cost
-    (each of those computes the n x n distances again)."""
+    distances and one over the within-class ones: ``i_xt_upper``, ``i_xt_lower``, ``i_yt_upper``,
+    ``i_yt_lower`` -- the values of ``KDEEstimator(noise_var, bound=...).i_xt(x)`` and
+    ``.estimate(x, labels)``, at a fraction of their cost (each of those computes the distances again)."""
     probe = KDEEstimator(noise_var=noise_var, device=device)
     t = as_samples(x, "x", device=probe.device)
     lab = as_samples(labels, "labels", allow_labels=True, device=t.device)
@@ -104,17 +134,10 @@ def information_plane_bounds(x: Any, labels: Any, noise_var: float, device: str 
         raise EstimatorInputError(f"labels: expected {t.shape[0]} integer class labels, got {lab.dtype} {tuple(lab.shape)}")
     if t.shape[0] < KDEEstimator.min_samples:
         raise EstimatorInputError(f"x: needs at least {KDEEstimator.min_samples} samples, got {t.shape[0]}")
-    _, groups = torch.unique(lab, return_inverse=True)
-    n = t.shape[0]
-    sums = {k: torch.zeros((), dtype=torch.float64, device=t.device) for k in ("all_u", "cls_u", "all_l", "cls_l")}
-    for _, d2, other, log_count in _distance_blocks(t, groups):
-        for tag, var in (("u", noise_var), ("l", 4.0 * noise_var)):
-            logk = d2 / (-2.0 * var)
-            sums[f"all_{tag}"] += (math.log(n) - torch.logsumexp(logk, 1)).sum()
-            sums[f"cls_{tag}"] += (log_count - torch.logsumexp(logk.masked_fill(other, float("-inf")), 1)).sum()
-    m = {k: float(v) / n for k, v in sums.items()}
-    return {"i_xt_upper": m["all_u"], "i_xt_lower": m["all_l"],
-            "i_yt_upper": m["all_u"] - m["cls_u"], "i_yt_lower": m["all_l"] - m["cls_l"]}
+    variances = (noise_var, 4.0 * noise_var)  # KL (upper) and Bhattacharyya (lower) kernels
+    all_u, all_l = (float(h.mean()) for h in _neg_log_mean_kernel(t, variances))
+    cls_u, cls_l = (float(h.mean()) for h in _neg_log_mean_kernel(t, variances, groups=lab))
+    return {"i_xt_upper": all_u, "i_xt_lower": all_l, "i_yt_upper": all_u - cls_u, "i_yt_lower": all_l - cls_l}
 
 
 class KDEEstimator(MIEstimator):
@@ -147,7 +170,7 @@ class KDEEstimator(MIEstimator):
         t = as_samples(x, "x", device=self.device)
         if t.shape[0] < self.min_samples:
             raise EstimatorInputError(f"x: needs at least {self.min_samples} samples, got {t.shape[0]}")
-        (h,) = _neg_log_mean_kernel([t], self._kernel_var)
+        (h,) = _neg_log_mean_kernel(t, (self._kernel_var,))
         return float(h.mean())
 
     def _estimate(self, x: torch.Tensor, y: torch.Tensor, z: Optional[torch.Tensor]) -> float:
@@ -157,13 +180,12 @@ class KDEEstimator(MIEstimator):
             x, y = y, x
         s2 = self._kernel_var
         if is_labels(y):
-            _, groups = torch.unique(y, return_inverse=True)
-            (h_all,) = _neg_log_mean_kernel([x], s2)
-            (h_cls,) = _neg_log_mean_kernel([x], s2, groups=groups)
+            (h_all,) = _neg_log_mean_kernel(x, (s2,))
+            (h_cls,) = _neg_log_mean_kernel(x, (s2,), groups=y)
             # sum_c p(c) H(T|Y=c) = 1/n sum_i h_cls_i because each class mean is weighted by n_c / n
             return float(h_all.mean() - h_cls.mean())
         if self.params.bound == "lower":
             raise EstimatorInputError("kde bound='lower' is defined for I(T; X) and for I(T; Y) with class "
                                       "labels; y here is continuous (use bound='upper')")
-        h_x, h_y, h_xy = _neg_log_mean_kernel([x, y, torch.cat([x, y], 1)], s2)
+        h_x, h_y, h_xy = _neg_log_mean_kernel_pair(x, y, s2)
         return float(h_x.mean() + h_y.mean() - h_xy.mean())

@@ -235,6 +235,26 @@ class TestKSG:
         a = KSGEstimator(device="cpu", backend="kdtree").estimate(xl, labels)
         b = KSGEstimator(device="cpu", backend="torch").estimate(xl, labels)
         assert a == pytest.approx(b, rel=1e-12)
+        x3, y3 = gaussian_pair(800, 0.5, seed=9, dims=3)  # several columns accumulated per block
+        a = KSGEstimator(device="cpu", backend="kdtree").estimate(x3, y3)
+        b = KSGEstimator(device="cpu", backend="torch").estimate(x3, y3)
+        assert a == pytest.approx(b, rel=1e-12)
+
+    def test_auto_backend_follows_the_measured_crossover(self, monkeypatch):
+        """The KD-tree below the crossover dimension for n, the torch path above it (and always on a GPU):
+        checked through which backend's counting function is called."""
+        from estimators import ksg
+
+        calls = []
+        for fn in ("_counts_kdtree", "_counts_torch"):
+            original = getattr(ksg, fn)
+            monkeypatch.setattr(ksg, fn, lambda *a, _f=original, _n=fn: calls.append(_n) or _f(*a))
+        rng = np.random.default_rng(10)
+        for n, dim in ((1000, 4), (1000, 8), (20_000, 12), (300, 2)):
+            x = rng.standard_normal((n, dim // 2))
+            KSGEstimator(device="cpu").estimate(x, x + rng.standard_normal(x.shape))
+        assert calls == ["_counts_kdtree", "_counts_torch", "_counts_kdtree", "_counts_torch"]
+        assert ksg.kdtree_max_dim(1000) == pytest.approx(5.0) and 8 < ksg.kdtree_max_dim(5000) < 10
 
     def test_symmetry_and_monotone_transforms(self):
         x, y = gaussian_pair(3000, 0.6, seed=9)
@@ -381,6 +401,39 @@ class TestKDE:
         assert 0 < lower < h_y and 0 < upper <= h_y + 1e-9
         separated = 10.0 * np.eye(3)[labels]
         assert KDEEstimator(device="cpu", bound="lower").estimate(separated, labels) == pytest.approx(h_y, abs=1e-9)
+
+    @pytest.mark.parametrize("block_elements", [1 << 18, 700])  # one block; many blocks of a few rows
+    def test_blocked_values_equal_the_dense_formula(self, monkeypatch, block_elements):
+        """The blocked, max-shift-free computation against the formulas on the full distance matrix (scipy's
+        logsumexp), for I(T;X), I(T;Y) with labels and the continuous pair, and I(T;X) against scikit-learn's
+        KernelDensity, an independent implementation of the same mixture: its log density at the samples is
+        log mean_j N(x_i; x_j, s^2 I), so I(T;X) = -mean(log density) - d/2 log(2 pi s^2)."""
+        from scipy.special import logsumexp
+        from sklearn.neighbors import KernelDensity
+
+        from estimators import kde
+
+        monkeypatch.setitem(kde._BLOCK_ELEMENTS, "cpu", block_elements)
+        rng = np.random.default_rng(22)
+        n, s2 = 300, 0.05
+        labels = rng.integers(0, 3, n)
+        x = np.tanh(labels[:, None] * 0.4 + 0.3 * rng.standard_normal((n, 4)))
+        y = x[:, :2] + 0.2 * rng.standard_normal((n, 2))
+
+        def h(f, groups=None):  # per-sample -log mean kernel over all samples or the own group
+            d2 = ((f[:, None, :] - f[None, :, :]) ** 2).sum(-1) / (-2 * s2)
+            if groups is not None:
+                d2 = np.where(groups[:, None] == groups[None, :], d2, -np.inf)
+                return np.log(np.bincount(groups)[groups]) - logsumexp(d2, axis=1)
+            return math.log(n) - logsumexp(d2, axis=1)
+
+        est = KDEEstimator(device="cpu", noise_var=s2)
+        assert est.i_xt(x) == pytest.approx(h(x).mean(), **REG)
+        assert est.estimate(x, labels) == pytest.approx(h(x).mean() - h(x, labels).mean(), **REG)
+        joint = np.concatenate([x, y], 1)
+        assert est.estimate(x, y) == pytest.approx(h(x).mean() + h(y).mean() - h(joint).mean(), **REG)
+        density = KernelDensity(bandwidth=math.sqrt(s2)).fit(x).score_samples(x)
+        assert est.i_xt(x) == pytest.approx(-density.mean() - 2 * math.log(2 * math.pi * s2), **REG)
 
     def test_information_plane_bounds_equal_the_estimator_calls(self):
         from estimators.kde import information_plane_bounds

@@ -67,6 +67,11 @@ def test_smoke_config_runs_the_cli_end_to_end(tmp_path):
     assert list(targets.columns) == mb.TARGET_COLUMNS
     assert {"ksg_gaussian_2d_seconds", "ksg_gaussian_2d_abs_error", "binning_per_filter_mi_seconds"} <= set(
         targets["target"])
+    # the speed cases: the KSG backend rule and the KDE against its scikit-learn peer, timed in this run
+    speed = targets[targets["target"].str.startswith(("ksg_auto_backend_", "kde_speed_vs_sklearn_kde_"))]
+    assert len(speed) == 4 and speed["error"].isna().all() and np.isfinite(speed["measured"]).all(), speed
+    # at n = 500 the crossover is at joint dimension 3.2: the KD-tree for 2, the torch path for 10
+    assert list(speed["detail"].str.contains("auto -> kdtree"))[:2] == [True, False]
     prov = json.loads((out / "table2.provenance.json").read_text())
     assert prov["scale"] == "smoke" and prov["wall_seconds"] > 0
     assert (tmp_path / "logs" / "mi_benchmark.log").read_text().count("targets passed") == 1
