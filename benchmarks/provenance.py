@@ -54,13 +54,28 @@ def device_description(device: Optional[str] = None) -> dict[str, Any]:
     return desc
 
 
+# The distributions whose versions every record carries: what the numbers can depend on. Read from the
+# installed metadata (no imports: importing torchvision alone takes seconds). The lock files in locks/
+# pin the same names (tests/test_version_locks.py checks the committed records against them).
+RECORDED_DISTRIBUTIONS = ("torch", "torchvision", "timm", "numpy", "scipy", "pandas", "matplotlib", "scikit-learn",
+                          "numba", "snakemake", "snakemake-executor-plugin-slurm", "jsonschema", "PyYAML", "tqdm")
+
+
 def versions() -> dict[str, str]:
+    from importlib import metadata
+
     out = {"python": sys.version.split()[0]}
-    for mod in ("torch", "torchvision", "timm", "numpy", "scipy", "pandas", "snakemake"):
+    for dist in RECORDED_DISTRIBUTIONS:
         try:
-            out[mod] = __import__(mod).__version__
-        except Exception:  # a missing optional package is recorded as such, not fatal
-            out[mod] = "not installed"
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:  # a missing optional package is recorded as such, not fatal
+            out[dist] = "not installed"
+    try:  # torch's own version string keeps the build tag (+cu130, +cpu): builds can differ in numbers
+        import torch
+
+        out["torch"] = torch.__version__
+    except ImportError:
+        pass
     return out
 
 

@@ -154,13 +154,29 @@ def test_cifar_prepare_and_load(tmp_path, monkeypatch, name):
 
 
 def test_cifar_corrupt_pickle_names_file(tmp_path, monkeypatch):
+    """A batch that is corrupt inside the (md5-matching) archive fails the preparation, naming it; a batch
+    left truncated after a good extraction is extracted again from the archive."""
     spec = cifar.CIFAR10
     archive = write_cifar(tmp_path, "cifar10", corrupt="data_batch_3")
     monkeypatch.setattr(spec, "archives", (dataclasses.replace(spec.archives[0], md5=md5(archive)),))
-    spec.prepare(tmp_path / "data", mirror=tmp_path / "mirror", download=False)
+    with pytest.raises(DatasetError, match="data_batch_3.*md5-verified cifar-10-python.tar.gz.*corrupt pickle"):
+        spec.prepare(tmp_path / "data", mirror=tmp_path / "mirror", download=False)
     with pytest.raises(DatasetError, match="data_batch_3.*corrupt pickle"):
         spec.load(tmp_path / "data", "train")
     spec.load(tmp_path / "data", "test")  # the intact batch still loads
+
+
+def test_cifar_truncated_extracted_batch_is_extracted_again(tmp_path, monkeypatch):
+    spec = cifar.CIFAR10
+    archive = write_cifar(tmp_path, "cifar10")
+    monkeypatch.setattr(spec, "archives", (dataclasses.replace(spec.archives[0], md5=md5(archive)),))
+    spec.prepare(tmp_path / "data", mirror=tmp_path / "mirror", download=False)
+    batch = spec.root(tmp_path / "data") / "cifar-10-batches-py" / "data_batch_2"
+    intact = batch.read_bytes()
+    batch.write_bytes(intact[:100])  # an interrupted copy; the folder still looks extracted
+    spec.prepare(tmp_path / "data", mirror=None, download=False)
+    assert batch.read_bytes() == intact
+    assert spec.load(tmp_path / "data", "train").images.shape[0] > 0
 
 
 def test_cifar_bad_batch_shape(tmp_path):
@@ -286,7 +302,10 @@ def test_cub200(tmp_path, monkeypatch):
     assert y == 2 and x.shape == (3, 224, 224)
     assert torch.allclose(x.mean(dim=(1, 2)), expected_pixel((100, 0, 0), spec.info), atol=0.05)
     assert spec.load(tmp_path / "data", "train", train_transform=True)[0][0].shape == (3, 224, 224)
-    # a listed image that vanished is reported
+    # a listed image that vanished is reported, and an empty one fails the preparation
+    te[0].path.write_bytes(b"")
+    with pytest.raises(DatasetError, match="cub200 test: 1 of 3 listed images are missing or empty"):
+        D.prepare("cub200", tmp_path / "data", mirror=None, download=False)
     tr[1].path.unlink()
     with pytest.raises(DatasetError, match="1 images listed.*missing"):
         spec.records(tmp_path / "data", "train")

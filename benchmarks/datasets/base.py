@@ -341,9 +341,27 @@ class FileDatasetSpec(DatasetSpec):
     def records(self, data_root: Path, split: str) -> list[ImageRecord]:
         raise NotImplementedError
 
+    def prepare(self, data_root: Path, *, mirror: Optional[Path] = None, download: bool = True) -> Path:
+        root = super().prepare(data_root, mirror=mirror, download=download)
+        self.verify_files(data_root, ("train", "test"))
+        return root
+
     def prepare_splits(self, data_root: Path, splits: Sequence[str], *, mirror: Optional[Path] = None,
                        download: bool = True) -> Path:
         return self.prepare(data_root, mirror=mirror, download=download)
+
+    def verify_files(self, data_root: Path, splits: Sequence[str]) -> None:
+        """Every image file a split lists exists and is not empty, checked when the data are prepared so
+        that the data marker never vouches for files training cannot read (the archives carry no per-file
+        checksums; a file truncated to a non-zero size is reported when it is read)."""
+        for split in splits:
+            records = self.records(data_root, split)
+            bad = [r.path for r in records if not r.path.is_file() or r.path.stat().st_size == 0]
+            if bad:
+                raise DatasetError(
+                    f"{self.info.name} {split}: {len(bad)} of {len(records)} listed images are missing or empty "
+                    f"(first: {bad[0]}); an extraction was interrupted or files were removed: delete the "
+                    f"extracted folder under {self.root(data_root)} (keep the verified archives) and prepare again")
 
     def load(self, data_root: Path, split: str, *, train_transform: bool = False) -> Dataset:
         return FileImageDataset(self.records(data_root, split), image_transform(self.info, train_transform))

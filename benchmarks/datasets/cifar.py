@@ -12,7 +12,9 @@ per-image standard deviations, not the dataset's; we use the dataset-wide values
 """
 from __future__ import annotations
 
+import logging
 import pickle
+import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -21,6 +23,8 @@ import torch
 
 from .base import (Archive, DatasetError, DatasetInfo, DatasetSpec, TensorImageDataset, check_split,
                    extract_once, missing_error)
+
+log = logging.getLogger("ibbench.datasets")
 
 _SIDE = 32
 _ROW = 3 * _SIDE * _SIDE
@@ -68,7 +72,31 @@ class CifarSpec(DatasetSpec):
         self.label_key = label_key
 
     def _extract(self, data_root: Path, archive_paths: list[Path]) -> None:
-        extract_once(archive_paths[0], self.root(data_root), self.batch_dir)
+        # Every batch training reads is parsed once here: a batch left truncated or corrupt by an earlier
+        # interrupted or tampered extraction is extracted again from the verified archive, so the data
+        # marker never vouches for a file that training would fail to read.
+        folder = extract_once(archive_paths[0], self.root(data_root), self.batch_dir)
+        bad = self._unreadable_batches(folder)
+        if bad:
+            log.warning("%s: %s unreadable (%s); extracting %s again from %s", self.info.name, bad[0][0],
+                        bad[0][1], folder.name, archive_paths[0].name)
+            shutil.rmtree(folder)
+            folder = extract_once(archive_paths[0], self.root(data_root), self.batch_dir)
+            bad = self._unreadable_batches(folder)
+            if bad:
+                raise DatasetError(f"{folder / bad[0][0]}, extracted from the md5-verified "
+                                   f"{archive_paths[0].name}, is unreadable: {bad[0][1]}")
+
+    def _unreadable_batches(self, folder: Path) -> list[tuple[str, str]]:
+        bad = []
+        for name in (n for files in self.split_files.values() for n in files):
+            try:
+                if not (folder / name).is_file():
+                    raise DatasetError("missing")
+                read_batch(folder / name, self.label_key, self.info.num_classes)
+            except DatasetError as exc:
+                bad.append((name, str(exc)))
+        return bad
 
     def load(self, data_root: Path, split: str, *, train_transform: bool = False) -> TensorImageDataset:
         check_split(split, tuple(self.split_files))
