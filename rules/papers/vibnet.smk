@@ -11,6 +11,7 @@ rule vibnet_table:
         runs=lambda w: owner_runs("vibnet", VIBNET_TABLES[w.n]),
         reference=os.path.join(workflow.basedir, "results", "reference", "vibnet_table{n}.csv"),
         baseline_runs=lambda w: vibnet_paper.core_runs(config, STUDIES, w.n, ibtable1.OWNER),
+        baselines=lambda w: vibnet_paper.baseline_records(config, w.n, SCALE),
     output:
         **with_provenance(
             table="results/vibnet/table{n}.csv",
@@ -20,6 +21,7 @@ rule vibnet_table:
     params:
         config=lambda w: json.dumps({t: config["vibnet"]["tables"][t] for t in VIBNET_TABLES[w.n]}),
         tolerance=config["vibnet"]["error_tolerance_pct"],
+        selection_rule=config["vibnet"]["selection_rule"],
         target_factor=config["vibnet"]["target_factor"],
         command=lambda w: f"snakemake results/vibnet/table{w.n}.csv --config scale={SCALE}",
     log:
@@ -30,6 +32,7 @@ rule vibnet_table:
     shell:
         "python -m benchmarks.papers.vibnet.tables --table {wildcards.n} --runs {input.runs}"
         " --reference {input.reference} --baseline-runs {input.baseline_runs} --tolerance {params.tolerance}"
+        " --selection-rule {params.selection_rule} --baselines {input.baselines}"
         " --target-factor {params.target_factor} --out {output.table} --sweep-out {output.sweep}"
         " --figure {output.figure} --command {params.command:q} --config {params.config:q} --log {log}"
 

@@ -37,6 +37,14 @@ def core_runs(config: dict, studies: dict, n: str, owner: str) -> list[str]:
     return [r for s in studies.values() if s.owner == owner and s.benchmark in benches for r in s.records()]
 
 
+def baseline_records(config: dict, n: str, scale: str) -> list[str]:
+    """The unpruned baselines' records (every seed) of the benchmarks of paper table ``n``: the
+    validation-test offset of the split_offset selection rule is measured on them."""
+    benches = sorted({config[KEY]["tables"][t]["benchmark"] for t in paper_tables(config)[n]})
+    return [f"results/baselines/{b}/seed{s}.json" for b in benches
+            for s in resolve_benchmark(config, b, scale)["seeds"]]
+
+
 def check_config(config: dict) -> list[str]:
     problems = []
     for name, t in config[KEY]["tables"].items():

@@ -23,6 +23,8 @@ def test_committed_table_rebuilds(n, tmp_path, monkeypatch):
     assert tables.main(["--table", n, "--runs", *runs, "--baseline-runs", *core,
                         "--reference", f"results/reference/vibnet_table{n}.csv",
                         "--tolerance", str(cfg["vibnet"]["error_tolerance_pct"]),
+                        "--selection-rule", cfg["vibnet"]["selection_rule"],
+                        "--baselines", *vibnet.baseline_records(cfg, n, "paper"),
                         "--target-factor", str(cfg["vibnet"]["target_factor"]), "--out", str(out),
                         "--sweep-out", str(tmp_path / "sweep.csv"), "--figure", str(tmp_path / "sweep.png"),
                         "--config", json.dumps({t: cfg["vibnet"]["tables"][t] for t in names})]) == 0

@@ -34,6 +34,27 @@ def test_choice_is_smallest_r_w_within_tolerance_on_validation():
     assert len(sweep) == 3
 
 
+def test_split_offset_rule_compares_validation_minus_the_baselines_offset():
+    """Our validation split reads 0.3 pp above test on the baselines: a sweep value at 1.9 % validation error
+    (1.6 % + 0.3 pp) matches the paper's 1.6 %; the raw rule would pass it over for a larger r_W."""
+    baselines = [{"benchmark": "lenet_300_100_mnist", "val": {"error": v}, "test": {"error": t}}
+                 for v, t in ((0.0170, 0.0140), (0.0175, 0.0145))]
+    offset = V.split_offset_pct(baselines)
+    assert offset == pytest.approx(0.30)
+    runs = [run("gamma=0.001", s, 0.016, 0.019, 0.04) for s in range(2)] + \
+           [run("gamma=0.0005", s, 0.015, 0.0175, 0.06) for s in range(2)]
+    raw, _ = V.build(runs, REF, 0.2, [], TABLES, 1.25)
+    shifted, _ = V.build(runs, REF, 0.2, [], TABLES, 1.25, {"lenet_300_100_mnist": offset})
+    pick = lambda t: t[t["source"] == "ibbench"].iloc[0]  # noqa: E731
+    assert pick(raw)["setting"] == "gamma=0.0005" and pick(raw)["split_offset_pct"] == 0.0
+    assert pick(shifted)["setting"] == "gamma=0.001" and pick(shifted)["split_offset_pct"] == pytest.approx(0.3)
+    assert "minus the split offset +0.30 pp" in pick(shifted)["selection"]
+    with pytest.raises(ValueError, match="no baseline records of benchmark 'lenet_300_100_mnist'"):
+        V.build(runs, REF, 0.2, [], TABLES, 1.25, {"other": 0.1})
+    with pytest.raises(ValueError, match="no baseline records"):
+        V.split_offset_pct([])
+
+
 def test_no_value_reaches_the_paper_error():
     runs = [run("gamma=0.01", 0, 0.03, 0.03, 0.02), run("gamma=0.001", 0, 0.025, 0.024, 0.05)]
     table, _ = V.build(runs, REF, 0.2, [], TABLES, 1.25)
@@ -71,7 +92,7 @@ def test_table3_has_a_block_per_protocol_with_fine_tuned_errors(tmp_path):
     config = {t: {"paper_table": 3, "paper_protocol": t[-2:].upper()} for t in ("table3_bc", "table3_pf", "table3_ns")}
     assert V.main(["--table", "3", "--runs", *paths, "--reference", str(reference), "--out", str(out),
                    "--sweep-out", str(tmp_path / "sweep.csv"), "--figure", str(fig), "--tolerance", "0.2",
-                   "--target-factor", "1.25", "--config", json.dumps(config)]) == 0
+                   "--selection-rule", "raw", "--target-factor", "1.25", "--config", json.dumps(config)]) == 0
     table = pd.read_csv(out)
     assert fig.stat().st_size > 0
     assert set(table["protocol"]) == {"BC", "PF", "NS"}
