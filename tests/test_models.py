@@ -366,6 +366,30 @@ def test_failed_download_says_where_to_put_weights(monkeypatch, tmp_path):
     assert str(tmp_path / "hub" / "checkpoints" / filename) in msg
 
 
+def test_pretrained_weights_load_from_a_local_file_without_the_network(monkeypatch, tmp_path):
+    """Where the network is unreachable, the weights file placed where the error message says (the
+    torch.hub cache under TORCH_HOME) is what the network is built from: no download is attempted."""
+    import socket
+
+    from benchmarks.models.imagenet import weights_path
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    torch.manual_seed(3)
+    stand_in = torchvision.models.resnet50(weights=None)  # a stand-in for the ImageNet file, same format
+    target = weights_path(torchvision.models.ResNet50_Weights.DEFAULT)
+    assert target.is_relative_to(tmp_path)
+    target.parent.mkdir(parents=True)
+    torch.save(stand_in.state_dict(), target)
+    net = build_model("resnet50", 2, (3, 224, 224), pretrained=True)
+    torch.testing.assert_close(net.conv1.weight, stand_in.conv1.weight)
+    torch.testing.assert_close(net.layer4[2].conv3.weight, stand_in.layer4[2].conv3.weight)
+    assert net.fc.out_features == 2  # the head replaced after loading
+
+
 def test_pretrained_weights_are_loaded_before_the_head_is_replaced(monkeypatch):
     torch.manual_seed(0)
     reference = torchvision.models.resnet50(weights=None).state_dict()
