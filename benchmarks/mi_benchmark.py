@@ -683,19 +683,18 @@ def target_ksg_backend_rule(p: dict) -> list[dict]:
     (task, n), auto's seconds over the faster backend's (<= 1.5: a choice off by more than timing noise
     is a wrong rule). The crossover itself is in the detail column (both backends' seconds)."""
     import estimators
-    from estimators.ksg import kdtree_max_dim
 
     rows = []
     for name in p.get("tasks", ["gauss-dense-d2", "gauss-dense-d5", "gauss-dense-d10"]):
         task = mi_tasks.get_task(name)
         for n in p.get("sample_sizes", [1000, 5000]):
             x, y = task.sample(int(n), 0)[:2]
-            sec = {}
+            sec, est = {}, {}
             for backend in ("kdtree", "torch", "auto"):
-                est = estimators.get("ksg", k=3, backend=backend, device="cpu")
-                sec[backend], _ = _median_time(lambda: est.estimate(x, y), int(p.get("repeats", 1)))
+                est[backend] = estimators.get("ksg", k=3, backend=backend, device="cpu")
+                sec[backend], _ = _median_time(lambda: est[backend].estimate(x, y), int(p.get("repeats", 1)))
             dim = task.dim_x + task.dim_y
-            chose = "kdtree" if dim <= kdtree_max_dim(int(n)) else "torch"
+            chose = "kdtree" if est["auto"].uses_kdtree(dim, int(n)) else "torch"
             best = min(sec["kdtree"], sec["torch"])
             rows.append(_row(f"ksg_auto_backend_{name}_n{n}", sec["auto"] / best, 1.5, "<=", "x",
                              f"joint dim {dim}, auto -> {chose}; kdtree {sec['kdtree']:.4f} s, torch "

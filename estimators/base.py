@@ -71,6 +71,12 @@ def as_samples(a: Any, name: str, *, allow_labels: bool = False, device: torch.d
     return t
 
 
+def rows_per_block(n: int, device: torch.device, block_elements: dict[str, int]) -> int:
+    """Rows of an (rows x n) block of pairwise values holding ``block_elements["cpu"]`` elements on a CPU
+    (sized to stay in cache) or ``block_elements["other"]`` on an accelerator (large, to keep it busy)."""
+    return max(1, block_elements["cpu" if device.type == "cpu" else "other"] // n)
+
+
 def is_labels(t: torch.Tensor) -> bool:
     return t.ndim == 1 and t.dtype == torch.int64
 

@@ -50,7 +50,7 @@ from typing import ClassVar, Optional
 import numpy as np
 import torch
 
-from .base import EstimatorInputError, MIEstimator, is_labels
+from .base import EstimatorInputError, MIEstimator, is_labels, rows_per_block
 
 # Elements of one (rows x n) block of pairwise distances in the torch backend. On CPU a block that stays
 # in cache (512 KiB in float64) ran 2-5x faster than 64 MiB blocks (n = 5000, d = 2-8, one thread); a GPU
@@ -85,10 +85,6 @@ def _maxnorm_block(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _row_chunk(n: int, device: torch.device) -> int:
-    return max(1, _BLOCK_ELEMENTS["cpu" if device.type == "cpu" else "other"] // n)
-
-
 def _check_eps(eps: torch.Tensor, what: str, k: int) -> None:
     if bool((eps <= 0).any()):
         raise EstimatorInputError(
@@ -100,7 +96,7 @@ def _counts_torch(x: torch.Tensor, y: torch.Tensor, k: int) -> tuple[torch.Tenso
     n = x.shape[0]
     nx = torch.empty(n, dtype=torch.int64, device=x.device)
     ny = torch.empty_like(nx)
-    step = _row_chunk(n, x.device)
+    step = rows_per_block(n, x.device, _BLOCK_ELEMENTS)
     for i0 in range(0, n, step):
         i1 = min(n, i0 + step)
         rows = torch.arange(i1 - i0, device=x.device)
@@ -132,7 +128,7 @@ def _counts_kdtree(x: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np
 def _ross_counts_torch(x: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
     n = x.shape[0]
     m = torch.empty(n, dtype=torch.int64, device=x.device)
-    step = _row_chunk(n, x.device)
+    step = rows_per_block(n, x.device, _BLOCK_ELEMENTS)
     for i0 in range(0, n, step):
         i1 = min(n, i0 + step)
         rows = torch.arange(i1 - i0, device=x.device)
@@ -181,7 +177,9 @@ class KSGEstimator(MIEstimator):
             if not self.jitter >= 0:
                 raise ValueError(f"jitter: expected a float >= 0, got {self.jitter!r}")
 
-    def _use_kdtree(self, dim: int, n: int) -> bool:
+    def uses_kdtree(self, dim: int, n: int) -> bool:
+        """Whether counting takes the KD-tree for n samples of joint dimension ``dim`` (``auto``: the
+        measured crossover ``kdtree_max_dim`` on CPU, torch on a GPU)."""
         if self.params.backend == "auto":
             return self.device.type == "cpu" and dim <= kdtree_max_dim(n)
         return self.params.backend == "kdtree"
@@ -218,7 +216,7 @@ class KSGEstimator(MIEstimator):
                 raise EstimatorInputError(
                     f"y: the smallest class has {small} samples; the discrete-continuous KSG with k={k} "
                     f"needs more than k samples in every class")
-            if self._use_kdtree(x.shape[1], n):
+            if self.uses_kdtree(x.shape[1], n):
                 m = torch.from_numpy(_ross_counts_kdtree(x.cpu().numpy(), inv.cpu().numpy(), k))
             else:
                 m = _ross_counts_torch(x, inv, k)
@@ -228,7 +226,7 @@ class KSGEstimator(MIEstimator):
             return float(value)
 
         y = self._prepare(y, "y", gen)
-        if self._use_kdtree(x.shape[1] + y.shape[1], n):
+        if self.uses_kdtree(x.shape[1] + y.shape[1], n):
             nx, ny = _counts_kdtree(x.cpu().numpy(), y.cpu().numpy(), k)
             nx, ny = torch.from_numpy(nx), torch.from_numpy(ny)
         else:

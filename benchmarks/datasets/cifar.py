@@ -90,9 +90,10 @@ class CifarSpec(DatasetSpec):
     def _unreadable_batches(self, folder: Path) -> list[tuple[str, str]]:
         bad = []
         for name in (n for files in self.split_files.values() for n in files):
+            if not (folder / name).is_file():
+                bad.append((name, "missing"))
+                continue
             try:
-                if not (folder / name).is_file():
-                    raise DatasetError("missing")
                 read_batch(folder / name, self.label_key, self.info.num_classes)
             except DatasetError as exc:
                 bad.append((name, str(exc)))

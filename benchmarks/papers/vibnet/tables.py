@@ -149,8 +149,8 @@ def build(runs: list[dict], reference: pd.DataFrame, tolerance: float, baseline_
             rows.append({"protocol": protocol, "scale": best["scale"], **b})
     cols = ["protocol", "source", "method", "setting", "scale", "seeds", "r_w_pct", "flops_m", "r_n_pct", "error_pct",
             "error_pct_std", "error_finetuned_pct", "val_error_pct", "split_offset_pct", "pruned_model", "diff_r_w_pct",
-            "diff_flops_m",
-            "diff_r_n_pct", "diff_error_pct", "diff_error_finetuned_pct", "meets_target", "selection", "method_seconds"]
+            "diff_flops_m", "diff_r_n_pct", "diff_error_pct", "diff_error_finetuned_pct", "meets_target", "selection",
+            "method_seconds"]
     table = pd.DataFrame(rows)
     table = table[[c for c in cols if c in table.columns]]
     if table["protocol"].eq("").all():
