@@ -204,10 +204,16 @@ def predict(model: nn.Module, batches, batch_size: int = 1000) -> tuple[torch.Te
         logits.append(model(x).float().cpu())
         labels.append(y.cpu())
     model.train(was_training)
+    if not logits:  # an empty split (a benchmark without validation split)
+        return torch.zeros(0, 0), torch.zeros(0, dtype=torch.long)
     return torch.cat(logits), torch.cat(labels)
 
 
 def classification_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Loss, accuracy and error of a split; NaN for an empty split (a benchmark trained on the whole
+    official training set has no validation split)."""
+    if labels.numel() == 0:
+        return {"loss": math.nan, "accuracy": math.nan, "error": math.nan, "n": 0}
     loss = F.cross_entropy(logits, labels).item()
     acc = (logits.argmax(1) == labels).double().mean().item()
     return {"loss": loss, "accuracy": acc, "error": 1.0 - acc, "n": int(labels.numel())}
@@ -358,6 +364,9 @@ def train(model: nn.Module, splits: Splits, protocol: dict, *, seed: int, device
         extra_losses = (extra_losses,)
     loss_terms = ((extra_loss,) if extra_loss is not None else ()) + tuple(extra_losses)
     selection = protocol.get("selection", "best_val")
+    if len(splits.val) == 0 and selection != "last":
+        raise ValueError(f"protocol {protocol.get('name', '')!r}: selection {selection!r} needs a validation split, "
+                         f"but this benchmark has none (val_size 0); use selection: last")
     aug = protocol.get("augmentation", "none")
     bs = protocol["batch_size"]
     eval_bs = protocol.get("eval_batch_size", max(bs, 500))

@@ -49,9 +49,10 @@ def _take(ds: Dataset, idx: torch.Tensor) -> Dataset:
 
 
 def split_indices(n: int, val_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fixed-seed permutation of range(n): (train indices, validation indices), both sorted."""
-    if not 0 < val_size < n:
-        raise ValueError(f"validation size must be between 1 and {n - 1} for a training set of {n}, got {val_size}")
+    """Fixed-seed permutation of range(n): (train indices, validation indices), both sorted. ``val_size`` 0
+    trains on the whole official training set (no validation split: the protocol must keep its last epoch)."""
+    if not 0 <= val_size < n:
+        raise ValueError(f"validation size must be between 0 and {n - 1} for a training set of {n}, got {val_size}")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return perm[val_size:].sort().values, perm[:val_size].sort().values
 

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ..base import PruningMethod, Target, require_harness
+from ..pruning import prune
 from .layers import (FORMS, InformationBottleneck, code_equivalent_gamma, decay_penalty, kl_penalty,
                      objective_coefficients, parameter_groups)
 from .surgery import FoldingError, Site, WithBottleneck, bottlenecks, equip, find_sites, to_plain
@@ -53,6 +54,22 @@ def reinitialise(model: nn.Module) -> nn.Module:
     return model
 
 
+def _weight_count(model: nn.Module) -> int:
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+
+
+@torch.no_grad()
+def _error(model: nn.Module, harness, dataset) -> Optional[float]:
+    if len(dataset) == 0:
+        return None
+    model.eval()
+    wrong = seen = 0
+    for x, y in harness.eval_batches(dataset):
+        wrong += int((model(x).argmax(1) != y).sum())
+        seen += len(y)
+    return wrong / seen
+
+
 class VIBNet(PruningMethod):
     name: ClassVar[str] = "vibnet"
     # the compression follows from the KL weight: gamma (paper form) or kl_fac (the authors' code form)
@@ -66,7 +83,14 @@ class VIBNet(PruningMethod):
         ``faithful_to="code"`` needs ``kl_fac`` (loss ``CE + kl_fac * sum_i KL_code_i``, weight decay also
         on mu and log sigma^2). ``threshold`` is on log alpha (paper: keep ``log alpha > threshold``; code:
         keep ``log alpha_code < threshold``); 0 in both means keep ``mu^2 > sigma^2``.
-        ``state_path`` makes the IB training resumable (the trainer's state file)."""
+        ``state_path`` makes the IB training resumable (the trainer's state file).
+        ``decay_bottlenecks``: whether the protocol's weight decay also applies to mu and log sigma^2
+        (default: only in the code form, as the authors' code; eq. 9 has no such term).
+        ``layer_scale``: per-layer multipliers of a single ``gamma`` (gamma_i = gamma * layer_scale[i], one
+        per bottlenecked layer in execution order): eq. 9's per-layer trade-off with one swept gamma.
+        ``threshold_sweep``: thresholds at which the trained IB network is also folded after training; the
+        report then holds each one's kept widths, weight fraction and validation/test error (the paper
+        says the results are insensitive to the threshold; this measures it without retraining)."""
 
         protocol: Optional[dict] = None
         gamma: Union[float, tuple, None] = None
@@ -77,6 +101,9 @@ class VIBNet(PruningMethod):
         from_scratch: bool = False
         seed: int = 0
         state_path: Optional[str] = None
+        decay_bottlenecks: Optional[bool] = None
+        layer_scale: Optional[tuple] = None
+        threshold_sweep: tuple = ()
 
         def __post_init__(self):
             if self.faithful_to not in FORMS:
@@ -121,6 +148,23 @@ class VIBNet(PruningMethod):
                     raise ValueError(f"vibnet param {flag} must be true or false, got {getattr(self, flag)!r}")
             if isinstance(self.seed, bool) or not isinstance(self.seed, int):
                 raise ValueError(f"vibnet param seed must be an int, got {self.seed!r}")
+            if self.decay_bottlenecks is not None and not isinstance(self.decay_bottlenecks, bool):
+                raise ValueError(f"vibnet param decay_bottlenecks must be true, false or null, got "
+                                 f"{self.decay_bottlenecks!r}")
+            if self.layer_scale is not None:
+                if self.faithful_to != "paper" or isinstance(self.gamma, tuple):
+                    raise ValueError("vibnet param layer_scale scales one gamma per layer: it needs "
+                                     "faithful_to='paper' and a single gamma")
+                if not isinstance(self.layer_scale, (list, tuple)) or not self.layer_scale:
+                    raise ValueError(f"vibnet param layer_scale must be a non-empty list of numbers, got "
+                                     f"{self.layer_scale!r}")
+                object.__setattr__(self, "layer_scale", tuple(_number(f"layer_scale[{i}]", v, low=0.0)
+                                                              for i, v in enumerate(self.layer_scale)))
+            if not isinstance(self.threshold_sweep, (list, tuple)):
+                raise ValueError(f"vibnet param threshold_sweep must be a list of numbers, got "
+                                 f"{self.threshold_sweep!r}")
+            object.__setattr__(self, "threshold_sweep", tuple(_number(f"threshold_sweep[{i}]", v)
+                                                              for i, v in enumerate(self.threshold_sweep)))
             if self.state_path is not None and not isinstance(self.state_path, str):
                 raise ValueError(f"vibnet param state_path must be a path string or null, got {self.state_path!r}")
 
@@ -138,13 +182,42 @@ class VIBNet(PruningMethod):
         of ``parameter_groups`` as an L2 penalty (the trainer then runs with weight_decay 0)."""
         p = self.params
         ibs = bottlenecks(ib_model)
-        coefs = objective_coefficients(len(ibs), form=p.faithful_to, gamma=p.gamma, kl_fac=p.kl_fac)
-        groups = parameter_groups(ib_model, weight_decay, decay_bottlenecks=p.faithful_to == "code")
+        gamma = p.gamma
+        if p.layer_scale is not None:
+            if len(p.layer_scale) != len(ibs):
+                raise ValueError(f"vibnet param layer_scale lists {len(p.layer_scale)} values but the network "
+                                 f"has {len(ibs)} bottlenecked layers ({[ib.unit for ib in ibs]})")
+            gamma = [float(p.gamma) * s for s in p.layer_scale]
+        coefs = objective_coefficients(len(ibs), form=p.faithful_to, gamma=gamma, kl_fac=p.kl_fac)
+        decay_ib = p.faithful_to == "code" if p.decay_bottlenecks is None else p.decay_bottlenecks
+        groups = parameter_groups(ib_model, weight_decay, decay_bottlenecks=decay_ib)
 
         def extra_loss(_model: nn.Module) -> torch.Tensor:
             return kl_penalty(ibs, coefs) + decay_penalty(groups)
 
         return extra_loss
+
+    @staticmethod
+    def fold_at(ib_model: nn.Module, threshold: float, x0: torch.Tensor, data, harness) -> dict:
+        """The trained IB network folded at ``threshold`` (the layers' own thresholds are restored after):
+        kept widths, the fraction of Conv/Linear weights left in the physically pruned network, and its
+        validation and test error (``None`` for an empty split)."""
+        ibs = bottlenecks(ib_model)
+        saved = [ib.threshold for ib in ibs]
+        try:
+            for ib in ibs:
+                ib.threshold = float(threshold)
+            plain, keep = to_plain(ib_model, x0)
+        finally:
+            for ib, t in zip(ibs, saved):
+                ib.threshold = t
+        original_weights = _weight_count(to_plain(ib_model, x0)[0])  # every unit kept: the layers' full sizes
+        pruned = prune(plain, keep, x0)
+        out = {"threshold": float(threshold), "kept": {ib.unit: int(keep[ib.unit].sum()) for ib in ibs},
+               "weight_fraction": _weight_count(pruned) / original_weights}
+        for split in ("val", "test"):
+            out[f"{split}_error"] = _error(pruned, harness, getattr(data, split))
+        return out
 
     def trains_from_scratch(self) -> bool:
         return self.params.from_scratch
@@ -165,6 +238,7 @@ class VIBNet(PruningMethod):
         protocol["weight_decay"] = 0.0  # applied through self.loss, per parameter group
         res = harness.train(ib_model, protocol, seed=p.seed, state_path=p.state_path,
                             extra_losses=[self.loss(ib_model, wd)])
+        sweep = [self.fold_at(ib_model, t, x0, data, harness) for t in p.threshold_sweep]
         plain, keep = to_plain(ib_model, x0)
         self.report = {
             "selected_epoch": res.selected_epoch, "val": res.val, "history": res.history,
@@ -172,6 +246,8 @@ class VIBNet(PruningMethod):
             "kept": {ib.unit: int(keep[ib.unit].sum()) for ib in bottlenecks(ib_model)},
             "sizes": {ib.unit: ib.channels for ib in bottlenecks(ib_model)},
         }
+        if sweep:
+            self.report["threshold_sweep"] = sweep
         log.info("vibnet: kept %s of %s", self.report["kept"], self.report["sizes"])
         return plain, keep
 

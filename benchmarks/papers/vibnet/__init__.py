@@ -2,10 +2,15 @@
 what the harness needs to reproduce the paper (see README.md): its studies and its table builder."""
 from __future__ import annotations
 
-from ...config import finetune_protocol, resolve_benchmark
+import copy
+
+import yaml
+
+from ...config import SCHEMA, finetune_protocol, resolve_benchmark, schema_errors, shrink_epochs
 from ...studies import Study
 
 KEY = "vibnet"
+PROTOCOL_STUDY_PREFIX = "protocol_"  # study names of the protocol study: protocol_<factor>
 
 
 def studies(config: dict, scale: str) -> list[Study]:
@@ -19,7 +24,53 @@ def studies(config: dict, scale: str) -> list[Study]:
             params={**t["params"], "protocol": finetune_protocol(config, t["protocol"], scale)},
             finetune=finetune_protocol(config, t.get("finetune"), scale),
             in_table1=True))
+    return out + protocol_studies(config, scale)
+
+
+def _factor_protocol(config: dict, name: str, overrides: dict, scale: str) -> dict:
+    """The base protocol with a factor's keys replaced, then the scale applied (smoke caps the epochs of
+    the changed protocol, so a 300-epoch factor shrinks like every other run)."""
+    p = copy.deepcopy(config["protocols"][name])
+    p.update(copy.deepcopy(overrides))
+    p["name"] = name + "".join(f"+{k}={v}" for k, v in sorted(overrides.items()))
+    if scale == "smoke":
+        shrink_epochs(p, config["smoke"]["epochs"])
+    return p
+
+
+def protocol_studies(config: dict, scale: str) -> list[Study]:
+    """The protocol study (issue 15): one study per factor, the base table with one thing changed, swept
+    over the study's gammas and folded at every threshold of the study."""
+    ps = config[KEY].get("protocol_study")
+    if not ps:
+        return []
+    base = config[KEY]["tables"][ps["base_table"]]
+    out = []
+    for factor, f in ps["factors"].items():
+        bench = f.get("benchmark", base["benchmark"])
+        ((param, values),) = ps["sweep"].items()
+        out.append(Study(
+            owner=KEY, name=PROTOCOL_STUDY_PREFIX + factor, method="vibnet", benchmark=bench, sweep_param=param,
+            values=values, seeds=resolve_benchmark(config, bench, scale)["seeds"],
+            params={**base["params"], **f.get("params", {}), "threshold_sweep": list(ps["thresholds"]),
+                    "protocol": _factor_protocol(config, base["protocol"], f.get("protocol_overrides", {}), scale)},
+            finetune=finetune_protocol(config, base.get("finetune"), scale)))
     return out
+
+
+def protocol_study_runs(config: dict, studies: dict) -> list[str]:
+    """The run records of the protocol study's factors, in config order."""
+    names = [PROTOCOL_STUDY_PREFIX + f for f in config[KEY].get("protocol_study", {}).get("factors", {})]
+    return [r for n in names for r in studies[(KEY, n)].records()]
+
+
+def protocol_study_baselines(config: dict, scale: str) -> list[str]:
+    """The unpruned baselines of every benchmark the protocol study runs on (the split offsets)."""
+    ps = config[KEY].get("protocol_study") or {}
+    base = config[KEY]["tables"][ps["base_table"]] if ps else {}
+    benches = sorted({f.get("benchmark", base.get("benchmark")) for f in ps.get("factors", {}).values()})
+    return [f"results/baselines/{b}/seed{s}.json" for b in benches
+            for s in resolve_benchmark(config, b, scale)["seeds"]]
 
 
 def paper_tables(config: dict) -> dict[str, list[str]]:
@@ -45,6 +96,12 @@ def baseline_records(config: dict, n: str, scale: str) -> list[str]:
             for s in resolve_benchmark(config, b, scale)["seeds"]]
 
 
+def _protocol_schema() -> dict:
+    """The shared schema's training-protocol definition (a factor's overridden protocol must satisfy it)."""
+    shared = yaml.safe_load(SCHEMA.read_text())
+    return {"$ref": "#/definitions/protocol", "definitions": shared["definitions"]}
+
+
 def check_config(config: dict) -> list[str]:
     problems = []
     for name, t in config[KEY]["tables"].items():
@@ -54,6 +111,20 @@ def check_config(config: dict) -> list[str]:
         for field in ("protocol", "finetune"):
             if t.get(field) and t[field] not in config["protocols"]:
                 problems.append(f"config key '{key}.{field}': {t[field]!r} is not a protocol")
+    ps = config[KEY].get("protocol_study")
+    if ps:
+        key = f"{KEY}.protocol_study"
+        if ps["base_table"] not in config[KEY]["tables"]:
+            problems.append(f"config key '{key}.base_table': {ps['base_table']!r} is not a table of "
+                            f"{KEY}.tables ({', '.join(config[KEY]['tables'])})")
+        else:
+            base = config[KEY]["tables"][ps["base_table"]]
+            for factor, f in ps["factors"].items():
+                if f.get("benchmark") and f["benchmark"] not in config["benchmarks"]:
+                    problems.append(f"config key '{key}.factors.{factor}.benchmark': {f['benchmark']!r} is not "
+                                    f"a benchmark")
+                merged = {**config["protocols"][base["protocol"]], **f.get("protocol_overrides", {})}
+                problems += schema_errors(merged, _protocol_schema(), (key, "factors", factor, "protocol_overrides"))
     for n, names in paper_tables(config).items():
         labels = [config[KEY]["tables"][t].get("paper_protocol") for t in names]
         if len(names) > 1 and (None in labels or len(set(labels)) < len(labels)):

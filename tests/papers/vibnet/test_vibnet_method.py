@@ -261,7 +261,7 @@ def test_masks_trains_and_returns_a_smaller_plain_network():
     model = models.build_model("lenet_300_100", 10, (1, 28, 28))
     method = get_method("vibnet", gamma=30.0, input_bottleneck=True, from_scratch=True,
                         protocol={"optimizer": "adam", "lr": 0.05, "batch_size": 20, "epochs": 2,
-                                  "selection": "last"})
+                                  "selection": "last"}, threshold_sweep=[-50.0, 0.0, 50.0])
     x = torch.zeros(1, 1, 28, 28)
     training.seed_everything(0)
     plain, keep = method.masks(model, [], splits, Target(ratio=0.0), torch.device("cpu"),
@@ -275,6 +275,17 @@ def test_masks_trains_and_returns_a_smaller_plain_network():
     assert len(method.report["history"]) == 2
     acc = training.evaluate(pruned, training.batches_for(splits.val, torch.device("cpu")))["accuracy"]
     assert acc == pytest.approx(method.report["val"]["accuracy"])  # the pruned network is the selected IB network
+    # the threshold sweep folds the same trained network: at the layers' own threshold (0) it is the returned
+    # network; a very low threshold keeps every unit, a very high one only the min_keep floor
+    low, mid, high = method.report["threshold_sweep"]
+    assert mid["kept"] == method.report["kept"] and mid["val_error"] == pytest.approx(1 - acc)
+    test_acc = training.evaluate(pruned, training.batches_for(splits.test, torch.device("cpu")))["accuracy"]
+    assert mid["test_error"] == pytest.approx(1 - test_acc)
+    assert low["kept"] == {"input": 784, "1": 300, "3": 100} and low["weight_fraction"] == 1.0
+    assert high["kept"] == {"input": 1, "1": 1, "3": 1}
+    assert low["weight_fraction"] > mid["weight_fraction"] > high["weight_fraction"]
+    w = sum(m.weight.numel() for m in pruned.modules() if isinstance(m, (nn.Linear, nn.Conv2d)))
+    assert mid["weight_fraction"] == pytest.approx(w / (784 * 300 + 300 * 100 + 100 * 10))
 
 
 def test_params_validation():
@@ -305,6 +316,30 @@ def test_params_validation():
     assert len(bottlenecks(ib_model)) == 3
     with pytest.raises(ValueError, match="gamma lists 2 values but the network has 3"):
         m.loss(ib_model)
+    with pytest.raises(ValueError, match="layer_scale lists 2 values but the network has 3"):
+        VIBNet(protocol=PROTOCOL, gamma=1.0, layer_scale=[1, 2], input_bottleneck=True).loss(ib_model)
+    with pytest.raises(ValueError, match="needs faithful_to='paper' and a single gamma"):
+        VIBNet(protocol=PROTOCOL, gamma=[1.0, 2.0, 3.0], layer_scale=[1, 2, 3])
+    with pytest.raises(ValueError, match="decay_bottlenecks must be true, false or null"):
+        VIBNet(protocol=PROTOCOL, gamma=1.0, decay_bottlenecks="yes")
+    with pytest.raises(ValueError, match=r"threshold_sweep\[1\] must be a finite number"):
+        VIBNet(protocol=PROTOCOL, gamma=1.0, threshold_sweep=[0.0, float("nan")])
+
+
+def test_layer_scale_and_decay_bottlenecks_shape_the_penalty():
+    x = torch.zeros(1, 1, 28, 28)
+    ib_model = equip(models.build_model("lenet_300_100", 10, (1, 28, 28)), x, input_bottleneck=True)
+    ibs = bottlenecks(ib_model)
+    kl = [float(ib.kl().detach()) for ib in ibs]
+    scaled = VIBNet(protocol=PROTOCOL, gamma=0.3, layer_scale=[1.0, 2.0, 0.5], input_bottleneck=True)
+    expected = sum(0.3 * s / 3 * k for s, k in zip((1.0, 2.0, 0.5), kl))
+    assert float(scaled.loss(ib_model)(ib_model).detach()) == pytest.approx(expected, rel=1e-6)
+    # weight decay on mu and log sigma^2 in the paper form only when asked (the authors' code decays them)
+    for flag, decayed in ((None, False), (True, True)):
+        ib_model.zero_grad()
+        VIBNet(protocol=PROTOCOL, gamma=0.0, decay_bottlenecks=flag).loss(ib_model, 0.1)(ib_model).backward()
+        mu = ibs[1].mu
+        assert (mu.grad is not None and torch.allclose(mu.grad, 0.1 * mu.detach())) == decayed
 
 
 def test_pipeline_runs_vibnet_and_the_checkpoint_rebuilds(tmp_path):
