@@ -40,3 +40,33 @@ rule vibnet_table:
 rule vibnet_all:
     input:
         expand("results/vibnet/table{n}.csv", n=sorted(VIBNET_TABLES)),
+
+
+# Issue 15: the protocol factors of config vibnet.protocol_study on LeNet-300-100 (one study per factor).
+rule vibnet_protocol_study:
+    input:
+        runs=vibnet_paper.protocol_study_runs(config, STUDIES),
+        baselines=vibnet_paper.protocol_study_baselines(config, SCALE),
+        reference=os.path.join(workflow.basedir, "results", "reference", "vibnet_table1.csv"),
+    output:
+        **with_provenance(
+            table="results/vibnet/protocol_study.csv",
+            points="results/vibnet/protocol_study_points.csv",
+            figure="figures/vibnet/protocol_study.png",
+        ),
+    params:
+        config=json.dumps(config["vibnet"].get("protocol_study", {})),
+        tolerance=config["vibnet"]["error_tolerance_pct"],
+        selection_rule=config["vibnet"]["selection_rule"],
+        target_factor=config["vibnet"]["target_factor"],
+        command=f"snakemake results/vibnet/protocol_study.csv --config scale={SCALE}",
+    log:
+        "logs/vibnet/protocol_study.log",
+    localrule: True
+    conda:
+        "../../envs/ibbench.yaml"
+    shell:
+        "python -m benchmarks.papers.vibnet.protocol_study --runs {input.runs} --baselines {input.baselines}"
+        " --reference {input.reference} --tolerance {params.tolerance} --target-factor {params.target_factor}"
+        " --selection-rule {params.selection_rule} --out {output.table} --points-out {output.points}"
+        " --figure {output.figure} --command {params.command:q} --config {params.config:q} --log {log}"
