@@ -271,12 +271,13 @@ def test_imagenet_missing_or_inconsistent(tmp_path):
 CUB_CLASSES = ["001.Black_footed_Albatross", "002.Laysan_Albatross", "003.Sooty_Albatross"]
 
 
-def write_cub(tmp_path: Path) -> Path:
-    """3 classes x 2 images; image ids 1..6; odd ids train, even ids test; class c colour (50c, 0, 0)."""
+def write_cub(tmp_path: Path, n: int = 6) -> Path:
+    """3 classes x n/3 images (in id order); image ids 1..n; odd ids train, even ids test; class c colour
+    (50c, 0, 0)."""
     top = tmp_path / "src-cub" / "CUB_200_2011"
     lines = {"images.txt": [], "image_class_labels.txt": [], "train_test_split.txt": []}
-    for i in range(1, 7):
-        c = (i - 1) // 2
+    for i in range(1, n + 1):
+        c = (i - 1) * 3 // n
         rel = f"{CUB_CLASSES[c]}/{CUB_CLASSES[c].split('.')[1]}_{i:04d}.jpg"
         jpeg(top / "images" / rel, (50 * c, 0, 0))
         lines["images.txt"].append(f"{i} {rel}")

@@ -35,7 +35,7 @@ rule ibfs_analysis:
     shell:
         "python -m benchmarks.papers.ibfs.analysis --spec {params.spec:q} --seed {wildcards.seed}"
         " --data-root {params.data_root:q} --baseline {input.baseline} --layers {params.layers:q}"
-        " --top {params.top:q} --rankings {params.rankings} --method-params {params.method:q}"
+        " --top={params.top:q} --rankings {params.rankings} --method-params {params.method:q}"
         f" --curve-points {IBFS['curve_points']} --heatmap-filters {IBFS['heatmap_filters']}"
         f" --heatmap-images {IBFS['heatmap_images']} --heatmap-ranking {IBFS['heatmap_ranking']}"
         " --information {output.information} --curve {output.curve} --heatmaps {output.heatmaps}"
