@@ -59,16 +59,23 @@ def protocol_studies(config: dict, scale: str) -> list[Study]:
 
 
 def protocol_study_runs(config: dict, studies: dict) -> list[str]:
-    """The run records of the protocol study's factors, in config order."""
-    names = [PROTOCOL_STUDY_PREFIX + f for f in config[KEY].get("protocol_study", {}).get("factors", {})]
-    return [r for n in names for r in studies[(KEY, n)].records()]
+    """The run records of the protocol study: the base table's runs at the study's gammas (the reference,
+    factor "base"), then each factor's, in config order."""
+    ps = config[KEY].get("protocol_study")
+    if not ps:
+        return []
+    base = studies[(KEY, ps["base_table"])]
+    ((_, values),) = ps["sweep"].items()
+    out = [base.record(base.setting(v), s) for v in values for s in base.seeds]
+    return out + [r for f in ps["factors"] for r in studies[(KEY, PROTOCOL_STUDY_PREFIX + f)].records()]
 
 
 def protocol_study_baselines(config: dict, scale: str) -> list[str]:
     """The unpruned baselines of every benchmark the protocol study runs on (the split offsets)."""
     ps = config[KEY].get("protocol_study") or {}
     base = config[KEY]["tables"][ps["base_table"]] if ps else {}
-    benches = sorted({f.get("benchmark", base.get("benchmark")) for f in ps.get("factors", {}).values()})
+    benches = sorted({base.get("benchmark")} | {f.get("benchmark", base.get("benchmark"))
+                                                for f in ps.get("factors", {}).values()} - {None})
     return [f"results/baselines/{b}/seed{s}.json" for b in benches
             for s in resolve_benchmark(config, b, scale)["seeds"]]
 
@@ -119,6 +126,11 @@ def check_config(config: dict) -> list[str]:
                             f"{KEY}.tables ({', '.join(config[KEY]['tables'])})")
         else:
             base = config[KEY]["tables"][ps["base_table"]]
+            ((param, values),) = ps["sweep"].items()
+            missing = [v for v in values if v not in base["sweep"].get(param, [])]
+            if missing:
+                problems.append(f"config key '{key}.sweep.{param}': {missing} are not values of the base table's "
+                                f"sweep {base['sweep']} (its runs there are the study's reference)")
             for factor, f in ps["factors"].items():
                 if f.get("benchmark") and f["benchmark"] not in config["benchmarks"]:
                     problems.append(f"config key '{key}.factors.{factor}.benchmark': {f['benchmark']!r} is not "

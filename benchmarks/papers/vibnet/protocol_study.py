@@ -2,9 +2,10 @@
 frontier on LeNet-300-100 (issue 15).
 
 Each factor of config ``vibnet.protocol_study`` is its own study (``protocol_<factor>``): the base table's
-benchmark, protocol and params with one thing changed, run at the study's gammas on every seed. Every run
-is also folded at each log-alpha threshold of the study after training (factor (e), no retraining; the
-method's ``threshold_sweep`` report), so the threshold's effect is read from the same trained networks.
+benchmark, protocol and params with one thing changed, run at the study's gammas on every seed; the base
+table's own runs at those gammas are the reference (factor ``base``). Every factor's run is also folded
+at each log-alpha threshold of the study after training (factor (e), no retraining; the method's
+``threshold_sweep`` report), so the threshold's effect is read from the same trained networks.
 
 Outputs:
 
@@ -52,9 +53,14 @@ def _nan_to_none_pct(v) -> float:
     return np.nan if v is None else 100 * float(v)
 
 
-def point_rows(run: dict) -> list[dict]:
-    """The run at its trained threshold (measured by the pipeline) and at each threshold of its sweep."""
-    factor = run["study"]["name"].removeprefix(PROTOCOL_STUDY_PREFIX)
+BASE = "base"  # the factor name of the base table's runs
+
+
+def point_rows(run: dict, base_table: str) -> list[dict]:
+    """The run at its trained threshold (measured by the pipeline) and at each threshold of its sweep (the
+    base table's runs have no sweep)."""
+    name = run["study"]["name"]
+    factor = BASE if name == base_table else name.removeprefix(PROTOCOL_STUDY_PREFIX)
     gamma = float(run["study"]["sweep_value"])
     trained = float(run["method_params"].get("threshold", 0.0))
     base = {"factor": factor, "benchmark": run["benchmark"], "scale": run["scale"], "seed": run["seed"], "gamma": gamma}
@@ -73,8 +79,9 @@ def point_rows(run: dict) -> list[dict]:
     return rows
 
 
-def points_table(runs: list[dict], labels: dict[str, str]) -> pd.DataFrame:
-    df = pd.DataFrame([row for r in runs for row in point_rows(r)])
+def points_table(runs: list[dict], labels: dict[str, str], base_table: str) -> pd.DataFrame:
+    """``labels``: factor -> label, the base first."""
+    df = pd.DataFrame([row for r in runs for row in point_rows(r, base_table)])
     g = df.groupby(["factor", "benchmark", "scale", "gamma", "threshold"], sort=False)
     out = g.agg(trained_threshold=("trained_threshold", "first"), seeds=("seed", "nunique"),
                 error_pct=("error_pct", "mean"), error_pct_std=("error_pct", "std"),
@@ -101,7 +108,7 @@ def r_w_at_error(points: pd.DataFrame, error_pct: float) -> float:
 
 
 def summary_table(points: pd.DataFrame, paper: pd.Series, tolerance: float, target_factor: float,
-                  offsets: dict[str, float], base_factor: str) -> pd.DataFrame:
+                  offsets: dict[str, float], base_factor: str = BASE) -> pd.DataFrame:
     """One row per factor and threshold: the rule's chosen gamma, its numbers, the interpolated frontier."""
     paper_error, paper_rw = float(paper["error_pct"]), float(paper["r_w_pct"])
     rows, base_choice = [], {}
@@ -199,7 +206,7 @@ def main(argv=None) -> int:
     logs.start_job(a)
     t0 = time.perf_counter()
     config = json.loads(a.config)
-    labels = {f: v["label"] for f, v in config["factors"].items()}
+    labels = {BASE: config["base_label"], **{f: v["label"] for f, v in config["factors"].items()}}
     runs = [json.loads(f.read_text()) for f in a.runs]
     offsets: dict[str, float] = {}
     if a.selection_rule == "split_offset":
@@ -210,8 +217,8 @@ def main(argv=None) -> int:
         log.info("split offsets (validation minus test error of the baselines, pp): %s", offsets)
     reference = load_reference(a.reference, REFERENCE_COLUMNS, REFERENCE_NUMERIC)
     paper = reference[reference["method"] == "VIBNet"].iloc[0]
-    points = points_table(runs, labels)
-    summary = summary_table(points, paper, a.tolerance, a.target_factor, offsets, next(iter(labels)))
+    points = points_table(runs, labels, config["base_table"])
+    summary = summary_table(points, paper, a.tolerance, a.target_factor, offsets)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     summary.round(4).to_csv(a.out, index=False)
     points.round(4).to_csv(a.points_out, index=False)

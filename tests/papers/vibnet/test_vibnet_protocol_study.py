@@ -18,7 +18,7 @@ PAPER = pd.Series({"method": "VIBNet", "r_w_pct": 3.59, "r_n_pct": 16.98, "error
 def record(factor, gamma, seed, test_err, val_err, r_w, sweep=(), bench="lenet_300_100_mnist"):
     return {"benchmark": bench, "scale": "paper", "seed": seed, "method": "vibnet",
             "method_params": {"gamma": gamma}, "target": {"ratio": 0.0},
-            "study": {"owner": "vibnet", "name": f"protocol_{factor}", "sweep_param": "gamma", "sweep_value": gamma,
+            "study": {"owner": "vibnet", "name": "table1" if factor == "base" else f"protocol_{factor}", "sweep_param": "gamma", "sweep_value": gamma,
                       "setting": f"gamma{gamma:g}"},
             "test_before_finetune": {"error": test_err}, "test": {"error": test_err},
             "val": {"error": val_err}, "metrics": {"r_w": r_w, "r_n": 0.2, "flops": 30000},
@@ -34,9 +34,11 @@ def test_factor_studies_change_one_thing_of_the_base_table():
     studies = {s.name: s for s in VP.protocol_studies(cfg, "paper")}
     ps = cfg["vibnet"]["protocol_study"]
     assert set(studies) == {f"protocol_{f}" for f in ps["factors"]}
-    base, table = studies["protocol_base"], cfg["vibnet"]["tables"][ps["base_table"]]
-    assert base.benchmark == table["benchmark"] and base.params["protocol"]["epochs"] == 100
-    assert base.values == tuple(ps["sweep"]["gamma"]) and base.params["threshold_sweep"] == ps["thresholds"]
+    base = {s.name: s for s in VP.studies(cfg, "paper")}[ps["base_table"]]
+    assert base.benchmark == "lenet_300_100_mnist" and base.params["protocol"]["epochs"] == 100
+    layer = studies["protocol_layer_gamma"]  # a factor that changes only a method param
+    assert layer.benchmark == base.benchmark and layer.params["protocol"] == base.params["protocol"]
+    assert layer.values == tuple(ps["sweep"]["gamma"]) and layer.params["threshold_sweep"] == ps["thresholds"]
     assert studies["protocol_epochs300"].params["protocol"]["epochs"] == 300
     assert studies["protocol_epochs300"].params["protocol"]["schedule"] == base.params["protocol"]["schedule"]
     assert studies["protocol_decay_all"].params["decay_bottlenecks"] is True
@@ -51,19 +53,27 @@ def test_factor_studies_change_one_thing_of_the_base_table():
     smoke = {s.name: s for s in VP.protocol_studies(cfg, "smoke")}
     assert smoke["protocol_epochs300"].params["protocol"]["epochs"] == cfg["smoke"]["epochs"]
     assert VP.check_config(cfg) == []
+    # the reference is the base table's runs at the study's gammas, which must be in its sweep
+    runs = VP.protocol_study_runs(cfg, {(s.owner, s.name): s for s in VP.studies(cfg, "paper")})
+    assert runs[:2] == ["results/vibnet/runs/table1/gamma0.0005/seed0.json",
+                        "results/vibnet/runs/table1/gamma0.0005/seed1.json"]
+    assert len(runs) == 6 * (1 + len(ps["factors"]))
+    bad = json.loads(json.dumps(cfg))
+    bad["vibnet"]["protocol_study"]["sweep"]["gamma"] = [0.0007]
+    assert any("[0.0007] are not values of the base table's sweep" in p for p in VP.check_config(bad))
 
 
 def test_points_hold_the_trained_threshold_and_the_sweep():
     rec = record("base", 0.001, 0, 0.02, 0.022, 0.03,
                  sweep=[(-1.0, 120, 0.04, 0.021, 0.019), (0.0, 97, 0.03, 0.022, 0.02), (1.0, 80, 0.02, 0.03, 0.028)])
-    rows = P.point_rows(rec)
+    rows = P.point_rows(rec, "table1")
     assert [r["threshold"] for r in rows] == [0.0, -1.0, 1.0]
     assert rows[0]["trained_threshold"] and rows[0]["r_w_pct"] == pytest.approx(3.0)  # the pipeline's measurement
     assert rows[1]["r_w_pct"] == pytest.approx(4.0) and rows[1]["error_pct"] == pytest.approx(1.9)
     assert rows[2]["pruned_model"] == "80-70-30" and math.isnan(rows[2]["r_n_pct"])
     # a run without validation split reports None: NaN in the points
     rec["method_report"]["threshold_sweep"][0]["val_error"] = None
-    assert math.isnan(P.point_rows(rec)[1]["val_error_pct"])
+    assert math.isnan(P.point_rows(rec, "table1")[1]["val_error_pct"])
 
 
 def test_r_w_at_error_interpolates_between_bracketing_gammas_only():
@@ -85,9 +95,9 @@ def _runs():
 
 
 def test_summary_chooses_by_the_rule_and_borrows_the_base_gamma_without_validation():
-    points = P.points_table(_runs(), LABELS)
+    points = P.points_table(_runs(), LABELS, "table1")
     assert list(dict.fromkeys(points["factor"])) == ["base", "epochs300", "all_train"]
-    summary = P.summary_table(points, PAPER, 0.2, 1.25, {"lenet_300_100_mnist": 0.2}, "base")
+    summary = P.summary_table(points, PAPER, 0.2, 1.25, {"lenet_300_100_mnist": 0.2})
     row = summary.set_index("factor")
     # base: 0.0005 has validation 1.95 - 0.2 = 1.75 <= 1.8; 0.001 has 2.4 > 1.8
     assert row.loc["base", "gamma"] == 0.0005 and row.loc["base", "r_w_pct"] == pytest.approx(6.3)
@@ -117,7 +127,8 @@ def test_builder_end_to_end_writes_table_points_figure_and_provenance(tmp_path):
     ref = tmp_path / "ref.csv"
     ref.write_text("method,r_w_pct,r_n_pct,error_pct,pruned_model\nVIBNet,3.59,16.98,1.6,97-71-33\n")
     out, pts, fig = tmp_path / "t.csv", tmp_path / "p.csv", tmp_path / "f.png"
-    cfg = {"factors": {f: {"label": v} for f, v in LABELS.items()}}
+    cfg = {"base_table": "table1", "base_label": LABELS["base"],
+           "factors": {f: {"label": v} for f, v in LABELS.items() if f != "base"}}
     assert P.main(["--runs", *runs, "--baselines", *bfiles, "--reference", str(ref), "--tolerance", "0.2",
                    "--target-factor", "1.25", "--out", str(out), "--points-out", str(pts), "--figure", str(fig),
                    "--command", "snakemake results/vibnet/protocol_study.csv", "--config", json.dumps(cfg),
