@@ -54,7 +54,7 @@ def protocol_studies(config: dict, scale: str) -> list[Study]:
             values=values, seeds=resolve_benchmark(config, bench, scale)["seeds"],
             params={**base["params"], **f.get("params", {}), "threshold_sweep": list(ps["thresholds"]),
                     "protocol": _factor_protocol(config, base["protocol"], f.get("protocol_overrides", {}), scale)},
-            finetune=finetune_protocol(config, base.get("finetune"), scale)))
+            finetune=finetune_protocol(config, f.get("finetune", base.get("finetune")), scale)))
     return out
 
 
@@ -132,6 +132,9 @@ def check_config(config: dict) -> list[str]:
                 problems.append(f"config key '{key}.sweep.{param}': {missing} are not values of the base table's "
                                 f"sweep {base['sweep']} (its runs there are the study's reference)")
             for factor, f in ps["factors"].items():
+                if f.get("finetune") and f["finetune"] not in config["protocols"]:
+                    problems.append(f"config key '{key}.factors.{factor}.finetune': {f['finetune']!r} is not a "
+                                    f"protocol")
                 if f.get("benchmark") and f["benchmark"] not in config["benchmarks"]:
                     problems.append(f"config key '{key}.factors.{factor}.benchmark': {f['benchmark']!r} is not "
                                     f"a benchmark")

@@ -57,8 +57,10 @@ BASE = "base"  # the factor name of the base table's runs
 
 
 def point_rows(run: dict, base_table: str) -> list[dict]:
-    """The run at its trained threshold (measured by the pipeline) and at each threshold of its sweep (the
-    base table's runs have no sweep)."""
+    """The run at its trained threshold (measured by the pipeline; after fine-tuning when the run was
+    fine-tuned, whose validation error is then the fine-tuned network's too) and at each threshold of its
+    sweep (the base table's runs have none; a fine-tuned run's sweep folds the network before fine-tuning,
+    so it is left out)."""
     name = run["study"]["name"]
     factor = BASE if name == base_table else name.removeprefix(PROTOCOL_STUDY_PREFIX)
     gamma = float(run["study"]["sweep_value"])
@@ -66,10 +68,12 @@ def point_rows(run: dict, base_table: str) -> list[dict]:
     base = {"factor": factor, "benchmark": run["benchmark"], "scale": run["scale"], "seed": run["seed"], "gamma": gamma}
     r = run_row(run)
     val = r["val_error_pct"]
-    rows = [{**base, "threshold": trained, "trained_threshold": True, "error_pct": r["error_pct"],
+    finetuned = bool(run.get("finetune_protocol"))
+    rows = [{**base, "threshold": trained, "trained_threshold": True,
+             "error_pct": r["error_finetuned_pct"] if finetuned else r["error_pct"],
              "val_error_pct": np.nan if val is None or pd.isna(val) else val, "r_w_pct": r["r_w_pct"],
              "r_n_pct": r["r_n_pct"], "flops_m": r["flops_m"], "pruned_model": r["pruned_model"]}]
-    for s in (run.get("method_report") or {}).get("threshold_sweep", []):
+    for s in [] if finetuned else (run.get("method_report") or {}).get("threshold_sweep", []):
         if float(s["threshold"]) == trained:
             continue  # the pipeline's own measurement of the same network
         rows.append({**base, "threshold": float(s["threshold"]), "trained_threshold": False,

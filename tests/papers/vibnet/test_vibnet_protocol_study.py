@@ -41,6 +41,7 @@ def test_factor_studies_change_one_thing_of_the_base_table():
     assert layer.values == tuple(ps["sweep"]["gamma"]) and layer.params["threshold_sweep"] == ps["thresholds"]
     assert studies["protocol_epochs300"].params["protocol"]["epochs"] == 300
     assert studies["protocol_epochs300"].params["protocol"]["schedule"] == base.params["protocol"]["schedule"]
+    assert studies["protocol_finetuned"].finetune["epochs"] == 10 and base.finetune is None
     assert studies["protocol_decay_all"].params["decay_bottlenecks"] is True
     assert studies["protocol_decay_all"].params["protocol"]["weight_decay"] == pytest.approx(5e-5)
     spec = C.resolve_benchmark(cfg, studies["protocol_all_train"].benchmark)
@@ -71,6 +72,11 @@ def test_points_hold_the_trained_threshold_and_the_sweep():
     assert rows[0]["trained_threshold"] and rows[0]["r_w_pct"] == pytest.approx(3.0)  # the pipeline's measurement
     assert rows[1]["r_w_pct"] == pytest.approx(4.0) and rows[1]["error_pct"] == pytest.approx(1.9)
     assert rows[2]["pruned_model"] == "80-70-30" and math.isnan(rows[2]["r_n_pct"])
+    # a fine-tuned run reports its fine-tuned test error; its sweep (before fine-tuning) is left out
+    tuned = json.loads(json.dumps(rec))
+    tuned["finetune_protocol"], tuned["test"] = {"name": "finetune_mnist"}, {"error": 0.017}
+    (only,) = P.point_rows(tuned, "table1")
+    assert only["error_pct"] == pytest.approx(1.7) and only["trained_threshold"]
     # a run without validation split reports None: NaN in the points
     rec["method_report"]["threshold_sweep"][0]["val_error"] = None
     assert math.isnan(P.point_rows(rec, "table1")[1]["val_error_pct"])
