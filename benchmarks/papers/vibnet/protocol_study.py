@@ -156,7 +156,7 @@ def summary_table(points: pd.DataFrame, paper: pd.Series, tolerance: float, targ
 
 def plot(points: pd.DataFrame, paper: pd.Series, tolerance: float, target_factor: float, path: Path) -> None:
     plt = pyplot()
-    fig, (ax, ax_e, ax_w) = plt.subplots(1, 3, figsize=(16, 4.6))
+    fig, (ax, ax_e, ax_w) = plt.subplots(1, 3, figsize=(17, 6.2))
     trained = points[points["trained_threshold"]]
     colours = {f: f"C{i}" for i, f in enumerate(dict.fromkeys(points["factor"]))}
     scale = ", ".join(sorted(set(points["scale"])))
@@ -169,14 +169,16 @@ def plot(points: pd.DataFrame, paper: pd.Series, tolerance: float, target_factor
                         textcoords="offset points", color=colours[factor])
     pe, pw = float(paper["error_pct"]), float(paper["r_w_pct"])
     ax.scatter([pw], [pe], marker="*", s=120, color="black", zorder=5, label="VIBNet (paper)")
-    ax.fill_between([pw / 10, target_factor * pw], pe - tolerance, pe + tolerance, color="grey", alpha=0.15,
-                    label=f"goal: r_W <= {target_factor:g} x paper, error within {tolerance:g} pp")
     ax.set_xscale("log")
+    lo = min(pw, trained["r_w_pct"].min()) / 1.3
+    ax.set_xlim(lo, max(target_factor * pw, trained["r_w_pct"].max()) * 1.3)
+    ax.fill_between([lo, target_factor * pw], pe - tolerance, pe + tolerance, color="grey", alpha=0.15,
+                    label=f"goal: r_W <= {target_factor:g} x paper, error within {tolerance:g} pp")
     ax.set_xlabel("r_W (% of weights kept)")
     ax.set_ylabel("test error (%)")
     ax.set_title(f"LeNet-300-100 protocol factors ({scale} scale, mean of seeds)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=6)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(0.0, -0.13))
     for factor, fp in points.groupby("factor", sort=False):
         for (gamma, gp), style in zip(fp.groupby("gamma"), ("-", "--", ":", "-.")):
             gp = gp.sort_values("threshold")
@@ -187,9 +189,11 @@ def plot(points: pd.DataFrame, paper: pd.Series, tolerance: float, target_factor
         a.set_xlabel("pruning threshold on log alpha (trained at 0)")
         a.set_ylabel(lab)
         a.grid(alpha=0.3)
+    ax_e.set_yscale("log")  # a collapsed network (90 % error) would flatten the informative range
     ax_w.set_yscale("log")
     ax_e.set_title("(e) threshold, same trained networks")
-    ax_e.legend(fontsize=5, ncol=2)
+    ax_w.set_title("(e) r_W of the folded network")
+    ax_e.legend(fontsize=6, ncol=2, loc="upper left", bbox_to_anchor=(0.0, -0.13))
     save_figure(fig, path)
 
 
