@@ -30,3 +30,23 @@ def test_committed_table_rebuilds(n, tmp_path, monkeypatch):
                         "--config", json.dumps({t: cfg["vibnet"]["tables"][t] for t in names})]) == 0
     assert_same_table(out, REPO / "results" / "vibnet" / f"table{n}.csv")
     assert_same_table(tmp_path / "sweep.csv", REPO / "results" / "vibnet" / f"table{n}_sweep.csv")
+
+
+def test_committed_protocol_study_rebuilds(tmp_path, monkeypatch):
+    """results/vibnet/protocol_study.csv and its points rebuild from the committed run and baseline records."""
+    from benchmarks.papers import vibnet
+    from benchmarks.papers.vibnet import protocol_study
+
+    monkeypatch.chdir(REPO)
+    cfg = committed_config()
+    runs = vibnet.protocol_study_runs(cfg, committed_studies(cfg))
+    out, points = tmp_path / "protocol_study.csv", tmp_path / "points.csv"
+    assert protocol_study.main(["--runs", *runs, "--baselines", *vibnet.protocol_study_baselines(cfg, "paper"),
+                                "--reference", "results/reference/vibnet_table1.csv",
+                                "--tolerance", str(cfg["vibnet"]["error_tolerance_pct"]),
+                                "--target-factor", str(cfg["vibnet"]["target_factor"]),
+                                "--selection-rule", cfg["vibnet"]["selection_rule"], "--out", str(out),
+                                "--points-out", str(points), "--figure", str(tmp_path / "f.png"),
+                                "--config", json.dumps(cfg["vibnet"]["protocol_study"])]) == 0
+    assert_same_table(out, REPO / "results" / "vibnet" / "protocol_study.csv")
+    assert_same_table(points, REPO / "results" / "vibnet" / "protocol_study_points.csv")
