@@ -44,7 +44,7 @@ from ...plotting import pyplot, save_figure
 from ...provenance import write_provenance
 from ...reference import load_reference
 from . import PROTOCOL_STUDY_PREFIX
-from .tables import REFERENCE_COLUMNS, REFERENCE_NUMERIC, choose, run_row, split_offset_pct
+from .tables import REFERENCE_COLUMNS, REFERENCE_NUMERIC, SELECTION_RULES, choose, run_row, split_offsets
 
 log = logging.getLogger("ibbench.vibnet_protocol_study")
 
@@ -205,7 +205,7 @@ def main(argv=None) -> int:
     p.add_argument("--reference", type=Path, required=True, help="results/reference/vibnet_table1.csv")
     p.add_argument("--tolerance", type=float, required=True)
     p.add_argument("--target-factor", type=float, required=True)
-    p.add_argument("--selection-rule", choices=("split_offset", "raw"), default="split_offset")
+    p.add_argument("--selection-rule", choices=SELECTION_RULES, default="split_offset")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--points-out", type=Path, required=True)
     p.add_argument("--figure", type=Path, required=True)
@@ -219,9 +219,7 @@ def main(argv=None) -> int:
     offsets: dict[str, float] = {}
     if a.selection_rule == "split_offset":
         baselines = [json.loads(f.read_text()) for f in a.baselines]
-        offsets = {b: split_offset_pct([r for r in baselines if r["benchmark"] == b])
-                   for b in {r["benchmark"] for r in baselines}}
-        offsets = {b: v for b, v in offsets.items() if v == v}  # a benchmark without validation split: NaN
+        offsets = {b: v for b, v in split_offsets(baselines).items() if v == v}  # a benchmark without validation split: NaN
         log.info("split offsets (validation minus test error of the baselines, pp): %s", offsets)
     reference = load_reference(a.reference, REFERENCE_COLUMNS, REFERENCE_NUMERIC)
     paper = reference[reference["method"] == "VIBNet"].iloc[0]

@@ -77,6 +77,13 @@ def split_offset_pct(baselines: list[dict]) -> float:
     return float(np.mean([100 * (b["val"]["error"] - b["test"]["error"]) for b in baselines]))
 
 
+def split_offsets(baselines: list[dict]) -> dict[str, float]:
+    """``split_offset_pct`` per benchmark of the given baseline records (NaN for a benchmark without a
+    validation split)."""
+    return {b: split_offset_pct([r for r in baselines if r["benchmark"] == b])
+            for b in {r["benchmark"] for r in baselines}}
+
+
 def choose(sweep: pd.DataFrame, paper_error: float, tolerance: float, offset: float = 0.0) -> tuple[pd.Series, str]:
     ok = sweep[sweep["val_error_pct"] - offset <= paper_error + tolerance]
     shifted = f" minus the split offset {offset:+.2f} pp" if offset else ""
@@ -211,8 +218,7 @@ def main(argv=None) -> int:
     offsets = None
     if a.selection_rule == "split_offset":
         baselines = [json.loads(f.read_text()) for f in a.baselines]
-        offsets = {b: split_offset_pct([r for r in baselines if r["benchmark"] == b])
-                   for b in {r["benchmark"] for r in baselines}}
+        offsets = split_offsets(baselines)
         log.info("split offsets (validation minus test error of the baselines, pp): %s", offsets)
     table, sweep = build(runs, load_reference(a.reference, REFERENCE_COLUMNS, REFERENCE_NUMERIC), a.tolerance,
                          baseline_runs, config, a.target_factor, offsets)
