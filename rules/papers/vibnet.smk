@@ -42,26 +42,29 @@ rule vibnet_all:
         expand("results/vibnet/table{n}.csv", n=sorted(VIBNET_TABLES)),
 
 
-# Issue 15: the protocol factors of config vibnet.protocol_study on LeNet-300-100 (one study per factor).
+# Issue 15: the protocol studies of config vibnet.protocol_studies (one study per factor), one output set per
+# study key.
 rule vibnet_protocol_study:
     input:
-        runs=vibnet_paper.protocol_study_runs(config, STUDIES),
-        baselines=vibnet_paper.protocol_study_baselines(config, SCALE),
-        reference=os.path.join(workflow.basedir, "results", "reference", "vibnet_table1.csv"),
+        runs=lambda w: vibnet_paper.protocol_study_runs(config, STUDIES, w.study),
+        baselines=lambda w: vibnet_paper.protocol_study_baselines(config, SCALE, w.study),
+        reference=lambda w: os.path.join(workflow.basedir, vibnet_paper.protocol_study_reference(config, w.study)),
     output:
         **with_provenance(
-            table="results/vibnet/protocol_study.csv",
-            points="results/vibnet/protocol_study_points.csv",
-            figure="figures/vibnet/protocol_study.png",
+            table="results/vibnet/{study}.csv",
+            points="results/vibnet/{study}_points.csv",
+            figure="figures/vibnet/{study}.png",
         ),
+    wildcard_constraints:
+        study="|".join(vibnet_paper.protocol_study_configs(config)) or "(?!)",
     params:
-        config=json.dumps(config["vibnet"].get("protocol_study", {})),
+        config=lambda w: json.dumps(vibnet_paper.protocol_study_configs(config)[w.study]),
         tolerance=config["vibnet"]["error_tolerance_pct"],
         selection_rule=config["vibnet"]["selection_rule"],
         target_factor=config["vibnet"]["target_factor"],
-        command=f"snakemake results/vibnet/protocol_study.csv --config scale={SCALE}",
+        command=lambda w: f"snakemake results/vibnet/{w.study}.csv --config scale={SCALE}",
     log:
-        "logs/vibnet/protocol_study.log",
+        "logs/vibnet/{study}.log",
     localrule: True
     conda:
         "../../envs/ibbench.yaml"

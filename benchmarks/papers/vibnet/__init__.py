@@ -38,46 +38,53 @@ def _factor_protocol(config: dict, name: str, overrides: dict, scale: str) -> di
     return p
 
 
+def protocol_study_configs(config: dict) -> dict[str, dict]:
+    """The protocol studies (issue 15) by output name: results/vibnet/<name>.csv."""
+    return config[KEY].get("protocol_studies") or {}
+
+
 def protocol_studies(config: dict, scale: str) -> list[Study]:
-    """The protocol study (issue 15): one study per factor, the base table with one thing changed, swept
+    """The protocol studies (issue 15): one study per factor, the base table with one thing changed, swept
     over the study's gammas and folded at every threshold of the study."""
-    ps = config[KEY].get("protocol_study")
-    if not ps:
-        return []
-    base = config[KEY]["tables"][ps["base_table"]]
     out = []
-    for factor, f in ps["factors"].items():
-        bench = f.get("benchmark", base["benchmark"])
+    for ps in protocol_study_configs(config).values():
+        base = config[KEY]["tables"][ps["base_table"]]
         ((param, values),) = ps["sweep"].items()
-        out.append(Study(
-            owner=KEY, name=PROTOCOL_STUDY_PREFIX + factor, method="vibnet", benchmark=bench, sweep_param=param,
-            values=values, seeds=resolve_benchmark(config, bench, scale)["seeds"],
-            params={**base["params"], **f.get("params", {}), "threshold_sweep": list(ps["thresholds"]),
-                    "protocol": _factor_protocol(config, base["protocol"], f.get("protocol_overrides", {}), scale)},
-            finetune=finetune_protocol(config, f.get("finetune", base.get("finetune")), scale)))
+        for factor, f in ps["factors"].items():
+            bench = f.get("benchmark", base["benchmark"])
+            out.append(Study(
+                owner=KEY, name=PROTOCOL_STUDY_PREFIX + factor, method="vibnet", benchmark=bench,
+                sweep_param=param, values=values, seeds=resolve_benchmark(config, bench, scale)["seeds"],
+                params={**base["params"], **f.get("params", {}), "threshold_sweep": list(ps["thresholds"]),
+                        "protocol": _factor_protocol(config, base["protocol"], f.get("protocol_overrides", {}),
+                                                     scale)},
+                finetune=finetune_protocol(config, f.get("finetune", base.get("finetune")), scale)))
     return out
 
 
-def protocol_study_runs(config: dict, studies: dict) -> list[str]:
-    """The run records of the protocol study: the base table's runs at the study's gammas (the reference,
-    factor "base"), then each factor's, in config order."""
-    ps = config[KEY].get("protocol_study")
-    if not ps:
-        return []
+def protocol_study_runs(config: dict, studies: dict, name: str) -> list[str]:
+    """The run records of protocol study ``name``: the base table's runs at the study's gammas (the
+    reference, factor "base"), then each factor's, in config order."""
+    ps = protocol_study_configs(config)[name]
     base = studies[(KEY, ps["base_table"])]
     ((_, values),) = ps["sweep"].items()
     out = [base.record(base.setting(v), s) for v in values for s in base.seeds]
     return out + [r for f in ps["factors"] for r in studies[(KEY, PROTOCOL_STUDY_PREFIX + f)].records()]
 
 
-def protocol_study_baselines(config: dict, scale: str) -> list[str]:
-    """The unpruned baselines of every benchmark the protocol study runs on (the split offsets)."""
-    ps = config[KEY].get("protocol_study") or {}
-    base = config[KEY]["tables"][ps["base_table"]] if ps else {}
-    benches = sorted({base.get("benchmark")} | {f.get("benchmark", base.get("benchmark"))
-                                                for f in ps.get("factors", {}).values()} - {None})
+def protocol_study_baselines(config: dict, scale: str, name: str) -> list[str]:
+    """The unpruned baselines of every benchmark protocol study ``name`` runs on (the split offsets)."""
+    ps = protocol_study_configs(config)[name]
+    base = config[KEY]["tables"][ps["base_table"]]
+    benches = sorted({base["benchmark"]} | {f.get("benchmark", base["benchmark"]) for f in ps["factors"].values()})
     return [f"results/baselines/{b}/seed{s}.json" for b in benches
             for s in resolve_benchmark(config, b, scale)["seeds"]]
+
+
+def protocol_study_reference(config: dict, name: str) -> str:
+    """The paper's values the protocol study ``name`` is measured against: its base table's paper table."""
+    table = config[KEY]["tables"][protocol_study_configs(config)[name]["base_table"]]
+    return f"results/reference/{KEY}_table{table['paper_table']}.csv"
 
 
 def paper_tables(config: dict) -> dict[str, list[str]]:
@@ -118,9 +125,16 @@ def check_config(config: dict) -> list[str]:
         for field in ("protocol", "finetune"):
             if t.get(field) and t[field] not in config["protocols"]:
                 problems.append(f"config key '{key}.{field}': {t[field]!r} is not a protocol")
-    ps = config[KEY].get("protocol_study")
-    if ps:
-        key = f"{KEY}.protocol_study"
+    factor_owner: dict[str, str] = {}
+    for name, ps in protocol_study_configs(config).items():
+        key = f"{KEY}.protocol_studies.{name}"
+        for factor in ps["factors"]:
+            if factor in factor_owner or PROTOCOL_STUDY_PREFIX + factor in config[KEY]["tables"]:
+                problems.append(f"config key '{key}.factors.{factor}': the name is taken by "
+                                f"{factor_owner.get(factor, f'{KEY}.tables')} (factor names are unique over all "
+                                f"protocol studies and table names: each is the study "
+                                f"{PROTOCOL_STUDY_PREFIX}<factor>)")
+            factor_owner[factor] = f"{KEY}.protocol_studies.{name}"
         if ps["base_table"] not in config[KEY]["tables"]:
             problems.append(f"config key '{key}.base_table': {ps['base_table']!r} is not a table of "
                             f"{KEY}.tables ({', '.join(config[KEY]['tables'])})")

@@ -1,7 +1,7 @@
-"""results/vibnet/protocol_study.csv: which part of the training protocol moves VIBNet's r_W-vs-error
-frontier on LeNet-300-100 (issue 15).
+"""results/vibnet/<study>.csv: which part of the training protocol moves VIBNet's r_W-vs-error frontier
+(issue 15); ``protocol_study`` on LeNet-300-100 (Table 1), ``protocol_study_lenet5`` on LeNet-5 (Table 2).
 
-Each factor of config ``vibnet.protocol_study`` is its own study (``protocol_<factor>``): the base table's
+Each factor of a study of config ``vibnet.protocol_studies`` is its own study (``protocol_<factor>``): the base table's
 benchmark, protocol and params with one thing changed, run at the study's gammas on every seed; the base
 table's own runs at those gammas are the reference (factor ``base``). Every factor's run is also folded
 at each log-alpha threshold of the study after training (factor (e), no retraining; the method's
@@ -9,11 +9,11 @@ at each log-alpha threshold of the study after training (factor (e), no retraini
 
 Outputs:
 
-- ``protocol_study_points.csv``: one row per factor, gamma and threshold, means over the seeds: test
+- ``<study>_points.csv``: one row per factor, gamma and threshold, means over the seeds: test
   error (and its standard deviation), validation error, r_W (physically pruned network; at the trained
   threshold from the suite's metrics, at the other thresholds from the method's fold of the same network,
   which counts the same Conv/Linear weights), r_N and FLOPs at the trained threshold, kept widths.
-- ``protocol_study.csv``: one row per factor (and per threshold for the threshold sweep), with
+- ``<study>.csv``: one row per factor (and per threshold for the threshold sweep), with
 
   * the row chosen by the documented rule of the VIBNet tables (``tables.choose``: the smallest r_W whose
     validation error minus the benchmark's split offset is within the tolerance of the paper's error);
@@ -176,7 +176,7 @@ def plot(points: pd.DataFrame, paper: pd.Series, tolerance: float, target_factor
                     label=f"goal: r_W <= {target_factor:g} x paper, error within {tolerance:g} pp")
     ax.set_xlabel("r_W (% of weights kept)")
     ax.set_ylabel("test error (%)")
-    ax.set_title(f"LeNet-300-100 protocol factors ({scale} scale, mean of seeds)")
+    ax.set_title(f"{points['benchmark'].iloc[0]}: protocol factors ({scale} scale, mean of seeds)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(0.0, -0.13))
     for factor, fp in points.groupby("factor", sort=False):
@@ -202,7 +202,7 @@ def main(argv=None) -> int:
     p.add_argument("--runs", type=Path, nargs="+", required=True)
     p.add_argument("--baselines", type=Path, nargs="*", default=[],
                    help="the unpruned baselines' records of the study's benchmarks (split offsets)")
-    p.add_argument("--reference", type=Path, required=True, help="results/reference/vibnet_table1.csv")
+    p.add_argument("--reference", type=Path, required=True, help="results/reference/vibnet_tableN.csv of the base table")
     p.add_argument("--tolerance", type=float, required=True)
     p.add_argument("--target-factor", type=float, required=True)
     p.add_argument("--selection-rule", choices=SELECTION_RULES, default="split_offset")
