@@ -32,8 +32,9 @@ def record(factor, gamma, seed, test_err, val_err, r_w, sweep=(), bench="lenet_3
 def test_factor_studies_change_one_thing_of_the_base_table():
     cfg = C.load_config()
     studies = {s.name: s for s in VP.protocol_studies(cfg, "paper")}
-    ps = cfg["vibnet"]["protocol_study"]
-    assert set(studies) == {f"protocol_{f}" for f in ps["factors"]}
+    all_studies = VP.protocol_study_configs(cfg)
+    assert set(studies) == {f"protocol_{f}" for ps in all_studies.values() for f in ps["factors"]}
+    ps = all_studies["protocol_study"]
     base = {s.name: s for s in VP.studies(cfg, "paper")}[ps["base_table"]]
     assert base.benchmark == "lenet_300_100_mnist" and base.params["protocol"]["epochs"] == 100
     layer = studies["protocol_layer_gamma"]  # a factor that changes only a method param
@@ -55,13 +56,40 @@ def test_factor_studies_change_one_thing_of_the_base_table():
     assert smoke["protocol_epochs300"].params["protocol"]["epochs"] == cfg["smoke"]["epochs"]
     assert VP.check_config(cfg) == []
     # the reference is the base table's runs at the study's gammas, which must be in its sweep
-    runs = VP.protocol_study_runs(cfg, {(s.owner, s.name): s for s in VP.studies(cfg, "paper")})
+    runs = VP.protocol_study_runs(cfg, {(s.owner, s.name): s for s in VP.studies(cfg, "paper")}, "protocol_study")
     assert runs[:2] == ["results/vibnet/runs/table1/gamma0.0005/seed0.json",
                         "results/vibnet/runs/table1/gamma0.0005/seed1.json"]
     assert len(runs) == 6 * (1 + len(ps["factors"]))
     bad = json.loads(json.dumps(cfg))
-    bad["vibnet"]["protocol_study"]["sweep"]["gamma"] = [0.0007]
+    bad["vibnet"]["protocol_studies"]["protocol_study"]["sweep"]["gamma"] = [0.0007]
     assert any("[0.0007] are not values of the base table's sweep" in p for p in VP.check_config(bad))
+
+
+def test_lenet5_study_runs_table2_with_all_training_images():
+    """Item 3 of issue 15: LeNet-5 (Table 2) with factor (b); its reference is Table 2's runs and paper row."""
+    cfg = C.load_config()
+    ps = VP.protocol_study_configs(cfg)["protocol_study_lenet5"]
+    study = {s.name: s for s in VP.protocol_studies(cfg, "paper")}["protocol_lenet5_all_train"]
+    table2 = {s.name: s for s in VP.studies(cfg, "paper")}["table2"]
+    assert study.params["protocol"] == table2.params["protocol"] and study.values == tuple(ps["sweep"]["gamma"])
+    spec = C.resolve_benchmark(cfg, study.benchmark)
+    assert spec["model"] == "lenet5_caffe" and spec["val_size"] == 0 and spec["protocol"]["selection"] == "last"
+    runs = VP.protocol_study_runs(cfg, {(s.owner, s.name): s for s in VP.studies(cfg, "paper")},
+                                  "protocol_study_lenet5")
+    assert runs[0] == "results/vibnet/runs/table2/gamma0.001/seed0.json" and len(runs) == 12
+    assert VP.protocol_study_reference(cfg, "protocol_study_lenet5") == "results/reference/vibnet_table2.csv"
+    assert "results/baselines/lenet5_caffe_mnist_all_train/seed2.json" in VP.protocol_study_baselines(
+        cfg, "paper", "protocol_study_lenet5")
+
+
+def test_factor_names_are_unique_over_protocol_studies():
+    cfg = C.load_config()
+    bad = json.loads(json.dumps(cfg))
+    studies = bad["vibnet"]["protocol_studies"]
+    studies["protocol_study_lenet5"]["factors"]["all_train"] = studies["protocol_study"]["factors"]["all_train"]
+    problems = VP.check_config(bad)
+    assert any("factors.all_train': the name is taken by vibnet.protocol_studies.protocol_study" in p
+               for p in problems), problems
 
 
 def test_points_hold_the_trained_threshold_and_the_sweep():

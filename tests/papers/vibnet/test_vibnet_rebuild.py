@@ -32,21 +32,22 @@ def test_committed_table_rebuilds(n, tmp_path, monkeypatch):
     assert_same_table(tmp_path / "sweep.csv", REPO / "results" / "vibnet" / f"table{n}_sweep.csv")
 
 
-def test_committed_protocol_study_rebuilds(tmp_path, monkeypatch):
-    """results/vibnet/protocol_study.csv and its points rebuild from the committed run and baseline records."""
+@pytest.mark.parametrize("study", ["protocol_study"])
+def test_committed_protocol_study_rebuilds(study, tmp_path, monkeypatch):
+    """results/vibnet/<study>.csv and its points rebuild from the committed run and baseline records."""
     from benchmarks.papers import vibnet
     from benchmarks.papers.vibnet import protocol_study
 
     monkeypatch.chdir(REPO)
     cfg = committed_config()
-    runs = vibnet.protocol_study_runs(cfg, committed_studies(cfg))
+    runs = vibnet.protocol_study_runs(cfg, committed_studies(cfg), study)
     out, points = tmp_path / "protocol_study.csv", tmp_path / "points.csv"
-    assert protocol_study.main(["--runs", *runs, "--baselines", *vibnet.protocol_study_baselines(cfg, "paper"),
-                                "--reference", "results/reference/vibnet_table1.csv",
+    assert protocol_study.main(["--runs", *runs, "--baselines", *vibnet.protocol_study_baselines(cfg, "paper", study),
+                                "--reference", vibnet.protocol_study_reference(cfg, study),
                                 "--tolerance", str(cfg["vibnet"]["error_tolerance_pct"]),
                                 "--target-factor", str(cfg["vibnet"]["target_factor"]),
                                 "--selection-rule", cfg["vibnet"]["selection_rule"], "--out", str(out),
                                 "--points-out", str(points), "--figure", str(tmp_path / "f.png"),
-                                "--config", json.dumps(cfg["vibnet"]["protocol_study"])]) == 0
-    assert_same_table(out, REPO / "results" / "vibnet" / "protocol_study.csv")
-    assert_same_table(points, REPO / "results" / "vibnet" / "protocol_study_points.csv")
+                                "--config", json.dumps(vibnet.protocol_study_configs(cfg)[study])]) == 0
+    assert_same_table(out, REPO / "results" / "vibnet" / f"{study}.csv")
+    assert_same_table(points, REPO / "results" / "vibnet" / f"{study}_points.csv")
