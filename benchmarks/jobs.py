@@ -94,9 +94,9 @@ def evaluate(spec: dict, data_root: Path, model_path: Path, train_summary: Path,
                   "val", "selected_epoch", "selection", "train_seconds", "job_wall_seconds", "device",
                   "parameters", "split", "history")}, "trained_with_code": summary.get("code")}
     write_json(out, record)
-    log.info("%s seed %d: test error %.2f%% (val error %.2f%%, epoch %d selected on validation)",
+    log.info("%s seed %d: test error %.2f%% (val error %.2f%%, epoch %d kept by selection %s)",
              spec["benchmark"], summary["seed"], 100 * test["error"], 100 * summary["val"]["error"],
-             summary["selected_epoch"])
+             summary["selected_epoch"], summary["selection"])
     return record
 
 
