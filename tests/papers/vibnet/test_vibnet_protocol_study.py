@@ -117,6 +117,14 @@ def test_r_w_at_error_interpolates_between_bracketing_gammas_only():
     assert math.isnan(P.r_w_at_error(pts, 1.5))  # not bracketed: no extrapolation
 
 
+def test_smallest_r_w_within_error_bounds_an_unbracketed_frontier():
+    pts = pd.DataFrame({"error_pct": [0.93, 1.15], "r_w_pct": [3.74, 1.16]})  # both gammas within 1.2 %
+    assert math.isnan(P.r_w_at_error(pts, 1.2))
+    assert P.smallest_r_w_within(pts, 1.2) == pytest.approx(1.16)
+    assert P.smallest_r_w_within(pts, 1.0) == pytest.approx(3.74)
+    assert math.isnan(P.smallest_r_w_within(pts, 0.9))
+
+
 def _runs():
     out = []
     for s in range(3):
