@@ -1,6 +1,8 @@
 # VIBNet (Dai et al., ICML 2018), Tables 1-4. Runs: the studies of benchmarks/papers/vibnet (one per config
 # table, made by the shared `prune` rule); here each paper table with the paper's rows beside ours, and
 # the sweeps as figures. Outputs -> functions: benchmarks/papers/vibnet/README.md.
+import re
+
 from benchmarks.papers import vibnet as vibnet_paper
 
 VIBNET_TABLES = vibnet_paper.paper_tables(config)
@@ -9,7 +11,7 @@ VIBNET_TABLES = vibnet_paper.paper_tables(config)
 rule vibnet_table:
     input:
         runs=lambda w: owner_runs("vibnet", VIBNET_TABLES[w.n]),
-        reference=os.path.join(workflow.basedir, "results", "reference", "vibnet_table{n}.csv"),
+        reference=lambda w: os.path.join(workflow.basedir, vibnet_paper.reference_table(w.n)),
         baseline_runs=lambda w: vibnet_paper.core_runs(config, STUDIES, w.n, ibtable1.OWNER),
         baselines=lambda w: vibnet_paper.baseline_records(config, w.n, SCALE),
     output:
@@ -56,7 +58,7 @@ rule vibnet_protocol_study:
             figure="figures/vibnet/{study}.png",
         ),
     wildcard_constraints:
-        study="|".join(vibnet_paper.protocol_study_configs(config)) or "(?!)",
+        study="|".join(map(re.escape, vibnet_paper.protocol_study_configs(config))) or "(?!)",
     params:
         config=lambda w: json.dumps(vibnet_paper.protocol_study_configs(config)[w.study]),
         tolerance=config["vibnet"]["error_tolerance_pct"],

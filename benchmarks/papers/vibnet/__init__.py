@@ -76,15 +76,18 @@ def protocol_study_baselines(config: dict, scale: str, name: str) -> list[str]:
     """The unpruned baselines of every benchmark protocol study ``name`` runs on (the split offsets)."""
     ps = protocol_study_configs(config)[name]
     base = config[KEY]["tables"][ps["base_table"]]
-    benches = sorted({base["benchmark"]} | {f.get("benchmark", base["benchmark"]) for f in ps["factors"].values()})
-    return [f"results/baselines/{b}/seed{s}.json" for b in benches
-            for s in resolve_benchmark(config, b, scale)["seeds"]]
+    benches = {base["benchmark"]} | {f.get("benchmark", base["benchmark"]) for f in ps["factors"].values()}
+    return _baseline_records(config, benches, scale)
+
+
+def reference_table(n) -> str:
+    """The paper's rows of its table ``n`` (transcribed, results/reference/)."""
+    return f"results/reference/{KEY}_table{n}.csv"
 
 
 def protocol_study_reference(config: dict, name: str) -> str:
     """The paper's values the protocol study ``name`` is measured against: its base table's paper table."""
-    table = config[KEY]["tables"][protocol_study_configs(config)[name]["base_table"]]
-    return f"results/reference/{KEY}_table{table['paper_table']}.csv"
+    return reference_table(config[KEY]["tables"][protocol_study_configs(config)[name]["base_table"]]["paper_table"])
 
 
 def paper_tables(config: dict) -> dict[str, list[str]]:
@@ -105,8 +108,12 @@ def core_runs(config: dict, studies: dict, n: str, owner: str) -> list[str]:
 def baseline_records(config: dict, n: str, scale: str) -> list[str]:
     """The unpruned baselines' records (every seed) of the benchmarks of paper table ``n``: the
     validation-test offset of the split_offset selection rule is measured on them."""
-    benches = sorted({config[KEY]["tables"][t]["benchmark"] for t in paper_tables(config)[n]})
-    return [f"results/baselines/{b}/seed{s}.json" for b in benches
+    return _baseline_records(config, {config[KEY]["tables"][t]["benchmark"] for t in paper_tables(config)[n]}, scale)
+
+
+def _baseline_records(config: dict, benchmarks: set[str], scale: str) -> list[str]:
+    """The baseline records of every seed of ``benchmarks`` (sorted by benchmark, then seed)."""
+    return [f"results/baselines/{b}/seed{s}.json" for b in sorted(benchmarks)
             for s in resolve_benchmark(config, b, scale)["seeds"]]
 
 
