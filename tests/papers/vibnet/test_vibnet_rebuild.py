@@ -32,7 +32,7 @@ def test_committed_table_rebuilds(n, tmp_path, monkeypatch):
     assert_same_table(tmp_path / "sweep.csv", REPO / "results" / "vibnet" / f"table{n}_sweep.csv")
 
 
-@pytest.mark.parametrize("study", ["protocol_study"])
+@pytest.mark.parametrize("study", ["protocol_study", "protocol_study_lenet5"])
 def test_committed_protocol_study_rebuilds(study, tmp_path, monkeypatch):
     """results/vibnet/<study>.csv and its points rebuild from the committed run and baseline records."""
     from benchmarks.papers import vibnet
