@@ -181,6 +181,10 @@ def plot(points: pd.DataFrame, paper: pd.Series, tolerance: float, target_factor
     pe, pw = float(paper["error_pct"]), float(paper["r_w_pct"])
     ax.scatter([pw], [pe], marker="*", s=120, color="black", zorder=5, label="VIBNet (paper)")
     ax.set_xscale("log")
+    # the axis spans about one decade: plain numbers on the minor ticks read better than "2x10^0"
+    from matplotlib.ticker import FuncFormatter
+    for axis_ticks in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
+        axis_ticks(FuncFormatter(lambda v, _pos: f"{v:g}"))
     lo = min(pw, trained["r_w_pct"].min()) / 1.3
     ax.set_xlim(lo, max(target_factor * pw, trained["r_w_pct"].max()) * 1.3)
     ax.fill_between([lo, target_factor * pw], pe - tolerance, pe + tolerance, color="grey", alpha=0.15,
