@@ -46,7 +46,8 @@ from ...plotting import pyplot, save_figure
 from ...provenance import write_provenance
 from ...reference import load_reference
 from . import PROTOCOL_STUDY_PREFIX
-from .tables import REFERENCE_COLUMNS, REFERENCE_NUMERIC, SELECTION_RULES, choose, run_row, split_offsets
+from .tables import (REFERENCE_COLUMNS, REFERENCE_NUMERIC, SELECTION_RULES, choose, r_w_at_error, run_row,
+                     smallest_r_w_within, split_offsets)
 
 log = logging.getLogger("ibbench.vibnet_protocol_study")
 
@@ -99,26 +100,6 @@ def points_table(runs: list[dict], labels: dict[str, str], base_table: str) -> p
                           kind="stable").reset_index(drop=True)
     out.insert(1, "label", out["factor"].map(labels))
     return out
-
-
-def r_w_at_error(points: pd.DataFrame, error_pct: float) -> float:
-    """r_W where the frontier through ``points`` (error_pct, r_w_pct; one per gamma) crosses ``error_pct``,
-    log r_W linear in the error between the two bracketing gammas; NaN when no pair brackets it."""
-    p = points.sort_values("r_w_pct")
-    for (_, lo), (_, hi) in zip(p.iloc[:-1].iterrows(), p.iloc[1:].iterrows()):
-        e0, e1 = lo["error_pct"], hi["error_pct"]  # smaller network (higher error) first
-        if min(e0, e1) <= error_pct <= max(e0, e1) and e0 != e1:
-            t = (error_pct - e0) / (e1 - e0)
-            return float(np.exp(np.log(lo["r_w_pct"]) + t * (np.log(hi["r_w_pct"]) - np.log(lo["r_w_pct"]))))
-    return np.nan
-
-
-def smallest_r_w_within(points: pd.DataFrame, error_pct: float) -> float:
-    """The smallest r_W among ``points`` (one per gamma) whose test error is at most ``error_pct``: a bound on
-    the frontier's crossing read on the test set, for a factor whose gammas do not bracket the error; NaN
-    when no gamma is that accurate."""
-    ok = points[points["error_pct"] <= error_pct]
-    return float(ok["r_w_pct"].min()) if len(ok) else np.nan
 
 
 def summary_table(points: pd.DataFrame, paper: pd.Series, tolerance: float, target_factor: float,

@@ -55,6 +55,24 @@ def test_split_offset_rule_compares_validation_minus_the_baselines_offset():
         V.split_offset_pct([])
 
 
+def test_goal_read_off_the_sweep_on_the_test_set_beside_the_chosen_row():
+    """The validation rule chooses gamma 5e-4 (r_W 8 %); on the test set the sweep's frontier crosses the
+    paper's 1.6 % + 0.2 pp halfway between 1.7 % (r_W 8 %) and 1.9 % (r_W 2 %): at r_W 4 %, the geometric
+    mean."""
+    low = [run("gamma=0.0005", s, 0.017, 0.0175, 0.08) for s in range(2)]
+    runs = low + [run("gamma=0.003", s, 0.019, 0.0205, 0.02) for s in range(2)]
+    table, _ = V.build(runs, REF, 0.2, [], TABLES, 1.25)
+    ours = table[table["source"] == "ibbench"].iloc[0]
+    assert ours["setting"] == "gamma=0.0005" and ours["r_w_pct"] == pytest.approx(8.0)
+    assert ours["r_w_at_paper_error_pct"] == pytest.approx(4.0)
+    assert ours["smallest_r_w_within_error_pct"] == pytest.approx(8.0)
+    # every sweep value within the paper's error + 0.2 pp: the crossing is not bracketed, only the bound
+    runs = low + [run("gamma=0.001", s, 0.0175, 0.0185, 0.06) for s in range(2)]
+    table, _ = V.build(runs, REF, 0.2, [], TABLES, 1.25)
+    ours = table[table["source"] == "ibbench"].iloc[0]
+    assert pd.isna(ours["r_w_at_paper_error_pct"]) and ours["smallest_r_w_within_error_pct"] == pytest.approx(6.0)
+
+
 def test_no_value_reaches_the_paper_error():
     runs = [run("gamma=0.01", 0, 0.03, 0.03, 0.02), run("gamma=0.001", 0, 0.025, 0.024, 0.05)]
     table, _ = V.build(runs, REF, 0.2, [], TABLES, 1.25)
