@@ -80,7 +80,7 @@ def r_w_at_error(points: pd.DataFrame, error_pct: float) -> float:
 
 def smallest_r_w_within(points: pd.DataFrame, error_pct: float) -> float:
     """The smallest r_W among ``points`` (one per gamma) whose test error is at most ``error_pct``: a bound on
-    the frontier's crossing read on the test set, for a factor whose gammas do not bracket the error; NaN
+    the frontier's crossing read on the test set, for a sweep whose gammas do not bracket the error; NaN
     when no gamma is that accurate."""
     ok = points[points["error_pct"] <= error_pct]
     return float(ok["r_w_pct"].min()) if len(ok) else np.nan
@@ -175,8 +175,9 @@ def build(runs: list[dict], reference: pd.DataFrame, tolerance: float, baseline_
                     if k in paper.index and not pd.isna(paper[k]))
         ours["meets_target"] = bool(within and small)
         # the goal read off the whole sweep on the test set, beside the row the validation rule chose
-        ours["r_w_at_paper_error_pct"] = r_w_at_error(sweep, float(paper["error_pct"]) + tolerance)
-        ours["smallest_r_w_within_error_pct"] = smallest_r_w_within(sweep, float(paper["error_pct"]) + tolerance)
+        goal_error = float(paper["error_pct"]) + tolerance
+        ours["r_w_at_paper_error_pct"] = r_w_at_error(sweep, goal_error)
+        ours["smallest_r_w_within_error_pct"] = smallest_r_w_within(sweep, goal_error)
         rows.append(ours)
         for b in closest_baselines(baseline_runs, best["benchmark"], ours["r_w_pct"]):
             rows.append({"protocol": protocol, "scale": best["scale"], **b})
