@@ -62,7 +62,7 @@ def run_spec(config: dict, network: str, dataset: str, scale: str) -> dict:
             "val_size": c["val_size"], "max_test": None, "split_seed": config.get("split_seed", 0),
             "bin_width": c["bin_width"], "kde": dict(c["kde"]), "store_samples": c["store_samples"],
             "device": config.get("device", "auto"), "memberships": memberships(config, network),
-            "channels_last": c["channels_last"]}
+            "channels_last": c["channels_last"], "direct_conv": c["direct_conv"]}
     if scale == "smoke":
         s = c["smoke"]
         sample["per_class"] = min(sample["per_class"], s["per_class"])

@@ -37,6 +37,7 @@ from ... import checkpoint, datasets, fileio, logs, training
 from ...activations import record
 from ...models import build_model
 from ...provenance import git_commit
+from . import direct
 
 log = logging.getLogger("ibbench.ibcnn")
 
@@ -156,8 +157,12 @@ def run(spec: dict, seed: int, data_root: Path, activity_dir: Path, out: Path,
     torch.manual_seed(seed)  # the initial weights depend on the seed only
     model = build_model(spec["model"], splits.info.num_classes, splits.info.input_shape, **spec["model_params"])
     layers = measured_layers(model)
-    if spec.get("channels_last"):  # the same training on oneDNN's faster path (benchmarks/papers/ibcnn/speed.py)
+    kernels = "pytorch"
+    if spec.get("direct_conv") and device.type == "cpu":  # the same training on the direct kernels (direct.py)
+        kernels = f"direct ({direct.use_direct_kernels(model)} conv + tanh layers)"
+    elif spec.get("channels_last"):  # the same training on oneDNN's faster path (benchmarks/papers/ibcnn/speed.py)
         model.to(memory_format=torch.channels_last)
+        kernels = "pytorch, channels-last"
     activity_dir = Path(activity_dir)
     activity_dir.mkdir(parents=True, exist_ok=True)
     eval_bs = spec["protocol"].get("eval_batch_size", 1000)
@@ -172,9 +177,9 @@ def run(spec: dict, seed: int, data_root: Path, activity_dir: Path, out: Path,
                            for k, ds in measured.items()},
                           {k: ds.labels.clone() for k, ds in measured.items()}, layers, spec["bin_width"], stored, header)
     log.info("ibcnn %s on %s seed %d: %d training images (%s replacement), %d test, layers %s, %d parameters, "
-             "logged epochs %s, device %s", spec["network"], spec["dataset"], seed, len(splits.train),
+             "logged epochs %s, device %s, kernels %s", spec["network"], spec["dataset"], seed, len(splits.train),
              "with" if spec["sample"]["replacement"] else "without", len(splits.test), [n for _, n in layers],
-             sum(p.numel() for p in model.parameters()), spec["log_epochs"], device)
+             sum(p.numel() for p in model.parameters()), spec["log_epochs"], device, kernels)
     result = training.train(model, splits, spec["protocol"], seed=seed, device=device,
                             state_path=activity_dir / "train_state.pt", callbacks=[store],
                             checkpoint_every_epochs=checkpoint_every_epochs, stop_after_steps=stop_after_steps)
@@ -188,6 +193,7 @@ def run(spec: dict, seed: int, data_root: Path, activity_dir: Path, out: Path,
            "train_seconds": result.train_seconds, "steps": steps,
            "steps_per_second": steps / result.train_seconds if result.train_seconds else None,
            "wall_seconds": time.perf_counter() - t0, "resumed_from": result.resumed_from, "device": str(device),
+           "kernels": kernels,
            "torch_threads": torch.get_num_threads(), "activity_dir": str(activity_dir), "code": git_commit(),
            "parameters": sum(p.numel() for p in model.parameters())}
     checkpoint.save_model(activity_dir / "model.pt", model,

@@ -5,16 +5,18 @@ machine it ran on). A step is what the runs do: forward, cross-entropy, backward
 
 Variants: ``eager`` (NCHW, the reference), ``channels_last`` (the network's weights in channels-last
 memory format: oneDNN's faster convolution path for these few-channel layers; what the runs use when
-``channels_last`` is on), ``compile`` (``torch.compile`` of the eager network) and ``compile_channels_last``:
-each one training process with the job's threads, so ``speedup_vs_eager`` is the speed-up of one run.
+``channels_last`` is on), ``direct`` (the direct convolution + tanh kernels of ``direct.py``, NCHW; what the
+runs use when ``direct_conv`` is on), ``compile`` (``torch.compile`` of the eager network) and
+``compile_channels_last``: each one training process with the job's threads, so ``speedup_vs_eager`` is the
+speed-up of one run.
 
-``channels_last_processes``: the machine's throughput instead, what the CPU overlay does with its cores
-(``resources.cpus: 1``: ``snakemake --cores T`` trains T networks side by side): T single-thread processes,
-each training its own copy of the network in channels-last format at the same time; its
-``steps_per_second`` is the sum over the processes, its ``median_step_seconds`` one process's median step.
-These tiny convolutions use a second thread poorly (1.2-1.9x), so two runs side by side finish more
-steps per second than one run on two threads. The processes are timed after the alternating variants,
-so run the benchmark on an otherwise idle machine.
+``channels_last_processes`` and ``direct_processes``: the machine's throughput instead, what the CPU overlay
+does with its cores (``resources.cpus: 1``: ``snakemake --cores T`` trains T networks side by side): T
+single-thread processes, each training its own copy of the network (channels-last, or on the direct
+kernels) at the same time; its ``steps_per_second`` is the sum over the processes, its
+``median_step_seconds`` one process's median step. oneDNN's tiny convolutions use a second thread poorly
+(1.2-1.9x), so two runs side by side finish more steps per second than one run on two threads. The
+processes are timed after the alternating variants, so run the benchmark on an otherwise idle machine.
 
 ``python -m benchmarks.papers.ibcnn.speed --networks '{"w1": {...}}' --out results/perf/ibcnn_training_speed.csv``
 (the rule ``ibcnn_speed``).
@@ -35,16 +37,22 @@ import torch.nn.functional as F
 from ... import fileio, logs
 from ...models import build_model
 from ...provenance import write_provenance
+from . import direct
 
 log = logging.getLogger("ibbench.ibcnn")
-VARIANTS = ("eager", "channels_last", "compile", "compile_channels_last", "channels_last_processes")
-PROCESS_VARIANTS = ("channels_last_processes",)
+# each process variant: the in-process variant its single-thread processes train
+PROCESS_VARIANTS = {"channels_last_processes": "channels_last", "direct_processes": "direct"}
+VARIANTS = ("eager", "channels_last", "direct", "compile", "compile_channels_last", *PROCESS_VARIANTS)
 
 
 def prepare(model: torch.nn.Module, variant: str):
     """The callable a training step runs for ``variant`` (the model itself, converted or compiled)."""
     if variant not in VARIANTS:
         raise ValueError(f"variant: expected one of {VARIANTS}, got {variant!r}")
+    if variant in PROCESS_VARIANTS:
+        raise ValueError(f"variant: {variant!r} runs in its own processes (process_step_seconds)")
+    if variant == "direct":
+        direct.use_direct_kernels(model)
     if "channels_last" in variant:
         model.to(memory_format=torch.channels_last)
     return torch.compile(model) if variant.startswith("compile") else model
@@ -69,9 +77,9 @@ def _stepper(params: dict, variant: str, batch: int, seed: int):
     return step
 
 
-def _process_worker(params, batch, warmup, steps, seed, barrier, results):
+def _process_worker(params, variant, batch, warmup, steps, seed, barrier, results):
     torch.set_num_threads(1)
-    step = _stepper(params, "channels_last", batch, seed)
+    step = _stepper(params, variant, batch, seed)
     t0 = time.perf_counter()
     for _ in range(warmup):
         step()
@@ -86,16 +94,20 @@ def _process_worker(params, batch, warmup, steps, seed, barrier, results):
 
 
 def process_step_seconds(params: dict, processes: int, batch: int = 1000, warmup: int = 2, steps: int = 5,
-                         seed: int = 0) -> list[tuple[list[float], float]]:
+                         seed: int = 0, variant: str = "channels_last") -> list[tuple[list[float], float]]:
     """Per process: (seconds of each timed step, warm-up seconds), ``processes`` single-thread processes
-    training side by side (``channels_last_processes``)."""
+    training side by side, each its own network of the in-process ``variant``."""
     import multiprocessing
 
     if processes < 1:
         raise ValueError(f"processes: expected at least 1, got {processes}")
+    if variant in PROCESS_VARIANTS or variant not in VARIANTS:
+        raise ValueError(f"variant: expected an in-process variant, got {variant!r}")
+    if variant == "direct":
+        direct.extension()  # built once here, not by every worker at once
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(processes), ctx.Queue()
-    workers = [ctx.Process(target=_process_worker, args=(params, batch, warmup, steps, seed + i, barrier, results))
+    workers = [ctx.Process(target=_process_worker, args=(params, variant, batch, warmup, steps, seed + i, barrier, results))
                for i in range(processes)]
     for w in workers:
         w.start()
@@ -106,7 +118,7 @@ def process_step_seconds(params: dict, processes: int, batch: int = 1000, warmup
             w.join(timeout=60)
     failed = [w.exitcode for w in workers if w.exitcode != 0]
     if failed:
-        raise RuntimeError(f"channels_last_processes: worker exit codes {failed}")
+        raise RuntimeError(f"{variant} in {processes} processes: worker exit codes {failed}")
     return out
 
 
@@ -147,15 +159,16 @@ def speed_table(networks: dict[str, dict], variants, batch: int = 1000, steps: i
                          "speedup_vs_eager": base / med, "warmup_seconds": warm,
                          "threads": threads, "processes": 1})
             log.info("%s %s: %.3f s/step (%.2fx eager)", name, variant, med, rows[-1]["speedup_vs_eager"])
-        if "channels_last_processes" in variants:
-            per_process = process_step_seconds(params, threads, batch=batch, steps=steps)
+        for variant in (v for v in variants if v in PROCESS_VARIANTS):
+            per_process = process_step_seconds(params, threads, batch=batch, steps=steps,
+                                               variant=PROCESS_VARIANTS[variant])
             rate = sum(1.0 / statistics.median(t) for t, _ in per_process)
-            rows.append({"network": name, "variant": "channels_last_processes", "batch": batch, "steps": steps,
+            rows.append({"network": name, "variant": variant, "batch": batch, "steps": steps,
                          "median_step_seconds": statistics.median([statistics.median(t) for t, _ in per_process]),
                          "steps_per_second": rate, "speedup_vs_eager": rate * base,
                          "warmup_seconds": max(w for _, w in per_process), "threads": 1, "processes": threads})
-            log.info("%s %d single-thread processes: %.2f steps/s together (%.2fx eager on %d threads)", name,
-                     threads, rate, rate * base, threads)
+            log.info("%s %s, %d single-thread processes: %.2f steps/s together (%.2fx eager on %d threads)", name,
+                     variant, threads, rate, rate * base, threads)
     return pd.DataFrame(rows)
 
 
