@@ -18,6 +18,9 @@ kernels) at the same time; its ``steps_per_second`` is the sum over the processe
 (1.2-1.9x), so two runs side by side finish more steps per second than one run on two threads. The
 processes are timed after the alternating variants, so run the benchmark on an otherwise idle machine.
 
+How far a faster kernel could go: each network's counted operations per step against the machine's own
+float32 matrix-product rate, measured in the same run (``peak_bound_speedup``, ``speed_table``).
+
 ``python -m benchmarks.papers.ibcnn.speed --networks '{"w1": {...}}' --out results/perf/ibcnn_training_speed.csv``
 (the rule ``ibcnn_speed``).
 """
@@ -143,21 +146,51 @@ def step_seconds(params: dict, variants, batch: int = 1000, warmup: int = 2, ste
     return {v: (times[v], warm[v]) for v in variants}
 
 
+def step_gflop(params: dict, batch: int) -> float:
+    """Floating-point operations of one training step, forward and backward of every convolution and matrix
+    product (``torch.utils.flop_counter``; element-wise work is not counted), in GFLOP."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = build_model("ibcnn", 10, (1, 28, 28), **params)
+    x, y = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), y).backward()
+    return counter.get_total_flops() / 1e9
+
+
+def matmul_gflops(size: int = 2048, reps: int = 5) -> float:
+    """This machine's float32 matrix-product rate on the current threads: the practical peak of its cores."""
+    a, b = torch.rand(size, size), torch.rand(size, size)
+    a @ b
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * size ** 3 * reps / (time.perf_counter() - t) / 1e9
+
+
 def speed_table(networks: dict[str, dict], variants, batch: int = 1000, steps: int = 5) -> pd.DataFrame:
+    """One row per network and variant. Beside the speed-up: ``gflop_per_step``, the rate a variant reached
+    (``gflops``), the machine's matrix-product rate on the job's threads measured in the same run
+    (``peak_gflops``), and ``peak_bound_speedup``: the speed-up over eager a step would have if all its
+    counted operations ran at that rate and nothing else took time, a bound no kernel is likely to reach."""
     if variants[0] != "eager":
         raise ValueError(f"variants: the first must be 'eager' (the reference of every ratio), got {list(variants)}")
     threads = torch.get_num_threads()
+    peak = matmul_gflops()
+    log.info("float32 matrix product on %d threads: %.0f GFLOP/s", threads, peak)
     in_process = [v for v in variants if v not in PROCESS_VARIANTS]
     rows = []
     for name, params in networks.items():
+        gflop = step_gflop(params, batch)
         measured = step_seconds(params, in_process, batch=batch, steps=steps)
         base = statistics.median(measured["eager"][0])
+        bound = {"gflop_per_step": gflop, "peak_gflops": peak, "peak_bound_speedup": base * peak / gflop}
         for variant, (times, warm) in measured.items():
             med = statistics.median(times)
             rows.append({"network": name, "variant": variant, "batch": batch, "steps": steps,
                          "median_step_seconds": med, "steps_per_second": 1.0 / med,
                          "speedup_vs_eager": base / med, "warmup_seconds": warm,
-                         "threads": threads, "processes": 1})
+                         "threads": threads, "processes": 1, "gflops": gflop / med, **bound})
             log.info("%s %s: %.3f s/step (%.2fx eager)", name, variant, med, rows[-1]["speedup_vs_eager"])
         for variant in (v for v in variants if v in PROCESS_VARIANTS):
             per_process = process_step_seconds(params, threads, batch=batch, steps=steps,
@@ -166,7 +199,8 @@ def speed_table(networks: dict[str, dict], variants, batch: int = 1000, steps: i
             rows.append({"network": name, "variant": variant, "batch": batch, "steps": steps,
                          "median_step_seconds": statistics.median([statistics.median(t) for t, _ in per_process]),
                          "steps_per_second": rate, "speedup_vs_eager": rate * base,
-                         "warmup_seconds": max(w for _, w in per_process), "threads": 1, "processes": threads})
+                         "warmup_seconds": max(w for _, w in per_process), "threads": 1, "processes": threads,
+                         "gflops": gflop * rate, **bound})
             log.info("%s %s, %d single-thread processes: %.2f steps/s together (%.2fx eager on %d threads)", name,
                      variant, threads, rate, rate * base, threads)
     return pd.DataFrame(rows)

@@ -188,6 +188,19 @@ def test_speed_table_reports_each_variant_against_eager(tmp_path):
         speed.speed_table({"d1": {"width": 2, "depth": 1, "kernel_size": 3}}, ["channels_last"], batch=8, steps=1)
 
 
+def test_step_operations_are_counted_by_hand_and_bound_the_speed_up():
+    from benchmarks.papers.ibcnn import speed
+
+    # d1 at width 2, batch 8: conv 1->2 (3x3, 'same', 28x28) forward and its weight gradient (the input
+    # needs none); Dense 1568->10 forward, its input gradient and its weight gradient
+    conv, dense = 2 * 8 * 784 * 2 * 9, 2 * 8 * 1568 * 10
+    assert speed.step_gflop({"width": 2, "depth": 1, "kernel_size": 3}, 8) * 1e9 == pytest.approx(2 * conv + 3 * dense)
+    table = speed.speed_table({"d1": {"width": 2, "depth": 1, "kernel_size": 3}}, ["eager"], batch=8, steps=1)
+    row = table.iloc[0]
+    assert row["peak_gflops"] > 0 and row["gflops"] == pytest.approx(row["gflop_per_step"] / row["median_step_seconds"])
+    assert row["peak_bound_speedup"] == pytest.approx(row["peak_gflops"] / row["gflops"])
+
+
 def test_side_by_side_processes_report_the_machines_steps_per_second(monkeypatch):
     from benchmarks.papers.ibcnn import speed
 
