@@ -205,11 +205,18 @@ def plot(sweep: pd.DataFrame, table: pd.DataFrame, path: Path, title: str) -> No
             ax.annotate(r["setting"], (r["r_w_pct"], r["error_pct"]), fontsize=7, xytext=(3, 3),
                         textcoords="offset points")
         t = table[(table.get("protocol", "") == proto) if "protocol" in table.columns else slice(None)]
-        for _, r in t[t["source"] == "paper"].iterrows():
-            ax.scatter(r["r_w_pct"], r["error_pct"], marker="*" if r["method"] == "VIBNet" else "x", s=80,
-                       color="black" if r["method"] == "VIBNet" else "grey")
-            ax.annotate(f"{r['method']} (paper)", (r["r_w_pct"], r["error_pct"]), fontsize=7, xytext=(3, -9),
-                        textcoords="offset points")
+        paper = t[t["source"] == "paper"]
+        own = paper["method"] == "VIBNet"
+        ax.scatter(paper.loc[own, "r_w_pct"], paper.loc[own, "error_pct"], marker="*", s=80, color="black",
+                   label="VIBNet (paper)")
+        others = paper[~own]
+        if len(others):
+            ax.scatter(others["r_w_pct"], others["error_pct"], marker="x", s=60, color="grey",
+                       label="other methods (paper)")
+        for _, r in others.iterrows():  # names only where the paper's text kept them
+            if not str(r["method"]).startswith("unnamed"):
+                ax.annotate(r["method"], (r["r_w_pct"], r["error_pct"]), fontsize=7, color="0.35", xytext=(3, -9),
+                            textcoords="offset points")
         ax.set_xscale("log")
         ax.set_xlabel("r_W (% of weights kept)")
         ax.set_ylabel("test error (%)")
