@@ -23,6 +23,7 @@ Units as in the paper: r_W, r_N and errors in percent, FLOPs in millions of mult
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import time
@@ -192,8 +193,29 @@ def build(runs: list[dict], reference: pd.DataFrame, tolerance: float, baseline_
     return table, pd.concat(sweeps, ignore_index=True)
 
 
+def _annotate_apart(ax, points) -> None:
+    """Label (x, y, label, colour) points on a log x axis; a point close to the previous one (within a
+    factor 1.6 in x) takes the next vertical offset, so clustered labels do not print over each other."""
+    offsets = [(3, 3), (3, -10), (3, 12), (3, -19)]
+    level, last_x = 0, None
+    for x, y, label, colour in sorted(points):
+        level = (level + 1) % len(offsets) if last_x is not None and x < last_x * 1.6 else 0
+        ax.annotate(label, (x, y), xytext=offsets[level], textcoords="offset points", fontsize=7, color=colour)
+        last_x = x
+
+
+def _short_setting(setting: str) -> str:
+    """'gamma=0.0002' -> 'γ=2e-04' (a sweep point's label)."""
+    name, _, value = str(setting).partition("=")
+    try:
+        return f"{'γ' if name == 'gamma' else name}={float(value):.0e}"
+    except ValueError:
+        return str(setting)
+
+
 def plot(sweep: pd.DataFrame, table: pd.DataFrame, path: Path, title: str) -> None:
     plt = pyplot()
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     protocols = list(dict.fromkeys(sweep["protocol"]))
     fig, axes = plt.subplots(1, len(protocols), figsize=(5 * len(protocols), 3.8), squeeze=False)
@@ -201,28 +223,31 @@ def plot(sweep: pd.DataFrame, table: pd.DataFrame, path: Path, title: str) -> No
         s = sweep[sweep["protocol"] == proto].sort_values("r_w_pct")
         ax.errorbar(s["r_w_pct"], s["error_pct"], yerr=s["error_pct_std"], marker="o", capsize=2,
                     label=f"ibbench VIBNet sweep ({', '.join(sorted(set(s['scale'])))} scale)")
-        for _, r in s.iterrows():
-            ax.annotate(r["setting"], (r["r_w_pct"], r["error_pct"]), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points")
+        labels = [(x, y, _short_setting(t), "C0") for x, y, t in zip(s["r_w_pct"], s["error_pct"], s["setting"])]
         t = table[(table.get("protocol", "") == proto) if "protocol" in table.columns else slice(None)]
         paper = t[t["source"] == "paper"]
         own = paper["method"] == "VIBNet"
         ax.scatter(paper.loc[own, "r_w_pct"], paper.loc[own, "error_pct"], marker="*", s=80, color="black",
                    label="VIBNet (paper)")
         others = paper[~own]
-        if len(others):
-            ax.scatter(others["r_w_pct"], others["error_pct"], marker="x", s=60, color="grey",
-                       label="other methods (paper)")
-        for _, r in others.iterrows():  # names only where the paper's text kept them
-            if not str(r["method"]).startswith("unnamed"):
-                ax.annotate(r["method"], (r["r_w_pct"], r["error_pct"]), fontsize=7, color="0.35", xytext=(3, -9),
-                            textcoords="offset points")
+        unnamed = others["method"].astype(str).str.startswith("unnamed")  # names lost in the text extraction
+        if unnamed.any():
+            ax.scatter(others.loc[unnamed, "r_w_pct"], others.loc[unnamed, "error_pct"], marker="x", s=60,
+                       color="grey", label="other methods (paper)")
+        # named methods: a marker each, named in the legend (labels beside clustered points overlap)
+        for (_, r), marker in zip(others[~unnamed].iterrows(), itertools.cycle("xP^vDs<>ph")):
+            ax.scatter(r["r_w_pct"], r["error_pct"], marker=marker, s=45, color="0.45", label=f"{r['method']} (paper)")
+        _annotate_apart(ax, labels)
         ax.set_xscale("log")
+        # plain numbers at 1, 2, 5 x 10^k read better than "2x10^0" on every minor tick
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("r_W (% of weights kept)")
         ax.set_ylabel("test error (%)")
         ax.set_title(f"{title} {proto}".strip())
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6.5, ncol=2 if len(ax.get_legend_handles_labels()[1]) > 4 else 1)
     save_figure(fig, path)
 
 
