@@ -110,21 +110,6 @@ def test_points_hold_the_trained_threshold_and_the_sweep():
     assert math.isnan(P.point_rows(rec, "table1")[1]["val_error_pct"])
 
 
-def test_r_w_at_error_interpolates_between_bracketing_gammas_only():
-    pts = pd.DataFrame({"error_pct": [2.2, 1.6], "r_w_pct": [2.0, 8.0]})
-    assert P.r_w_at_error(pts, 1.9) == pytest.approx(4.0)  # halfway in error, geometric mean in r_W
-    assert P.r_w_at_error(pts, 2.2) == pytest.approx(2.0)
-    assert math.isnan(P.r_w_at_error(pts, 1.5))  # not bracketed: no extrapolation
-
-
-def test_smallest_r_w_within_error_bounds_an_unbracketed_frontier():
-    pts = pd.DataFrame({"error_pct": [0.93, 1.15], "r_w_pct": [3.74, 1.16]})  # both gammas within 1.2 %
-    assert math.isnan(P.r_w_at_error(pts, 1.2))
-    assert P.smallest_r_w_within(pts, 1.2) == pytest.approx(1.16)
-    assert P.smallest_r_w_within(pts, 1.0) == pytest.approx(3.74)
-    assert math.isnan(P.smallest_r_w_within(pts, 0.9))
-
-
 def _runs():
     out = []
     for s in range(3):

@@ -1,4 +1,6 @@
 """VIBNet tables: sweep value chosen on validation, paper rows beside ours, differences and targets."""
+import math
+
 import pandas as pd
 import pytest
 
@@ -122,3 +124,18 @@ def test_table3_has_a_block_per_protocol_with_fine_tuned_errors(tmp_path):
         assert ours["error_finetuned_pct"] == pytest.approx(ours["error_pct"] - 0.3)
         assert ours["diff_error_finetuned_pct"] == pytest.approx(ours["error_finetuned_pct"] - vib["error_finetuned_pct"])
         assert ours["diff_r_w_pct"] == pytest.approx(5.5 - vib["r_w_pct"])
+
+
+def test_r_w_at_error_interpolates_between_bracketing_gammas_only():
+    pts = pd.DataFrame({"error_pct": [2.2, 1.6], "r_w_pct": [2.0, 8.0]})
+    assert V.r_w_at_error(pts, 1.9) == pytest.approx(4.0)  # halfway in error, geometric mean in r_W
+    assert V.r_w_at_error(pts, 2.2) == pytest.approx(2.0)
+    assert math.isnan(V.r_w_at_error(pts, 1.5))  # not bracketed: no extrapolation
+
+
+def test_smallest_r_w_within_error_bounds_an_unbracketed_frontier():
+    pts = pd.DataFrame({"error_pct": [0.93, 1.15], "r_w_pct": [3.74, 1.16]})  # both gammas within 1.2 %
+    assert math.isnan(V.r_w_at_error(pts, 1.2))
+    assert V.smallest_r_w_within(pts, 1.2) == pytest.approx(1.16)
+    assert V.smallest_r_w_within(pts, 1.0) == pytest.approx(3.74)
+    assert math.isnan(V.smallest_r_w_within(pts, 0.9))
