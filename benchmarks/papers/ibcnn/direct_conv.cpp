@@ -159,7 +159,10 @@ static void wgrad_block(const float* gb, const float* xb, int LP, int k0, const 
     v16 gv[KB];
     for (int kk = 0; kk < KB; ++kk) gv[kk] = ld(gb + (k0 + kk) * LP + p);
     for (int t = 0; t < TB; ++t) {
-      const v16 xv = ld(xb + p + offs[t]);
+      v16 xv = ld(xb + p + offs[t]);
+#if defined(__x86_64__) && defined(__AVX512F__)
+      asm("" : "+v"(xv));  // one register load for the KB products: GCC would fold KB unaligned loads into them
+#endif
       for (int kk = 0; kk < KB; ++kk) acc[kk][t] += gv[kk] * xv;
     }
   }
