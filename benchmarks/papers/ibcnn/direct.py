@@ -7,8 +7,10 @@ sgemm reaches, and the tanh PyTorch uses (Sleef, 1 ulp) costs about 2.5 ns per e
 convolution of a 12-channel layer. The kernels here keep a block of output positions x output channels in
 registers and stream the padded image past them (``direct_conv.cpp``), apply the activation while the block
 is still in registers, and in the backward pass form the pre-activation gradient once per image for the
-weight, bias and input gradients. ``results/perf/ibcnn_training_speed.csv`` (variants ``direct`` and
-``direct_processes``) measures whole training steps against eager PyTorch.
+weight, bias and input gradients. The 2x2 max-pooling of the pooling networks gets a kernel too (PyTorch's
+NCHW pooling with indices costs about 6 ns per input element here).
+``results/perf/ibcnn_training_speed.csv`` (variants ``direct`` and ``direct_processes``) measures whole
+training steps against eager PyTorch.
 
 Numerics: float32 like the oneDNN path, with a different summation order, so a run's numbers are not
 bit-identical to a oneDNN run's (as a GPU run's are not either); the tanh is within 1e-7 of the exact value
@@ -81,6 +83,23 @@ class ConvTanhFunction(torch.autograd.Function):
         return (dx if need_dx else None), dw, (db if ctx.has_bias else None), None, None
 
 
+class MaxPool2Function(torch.autograd.Function):
+    """2x2 max-pooling with stride 2 (``ceil_mode`` as ``nn.MaxPool2d``), the maxima chosen as PyTorch
+    chooses them, so values and gradients equal ``F.max_pool2d``'s exactly."""
+
+    @staticmethod
+    def forward(ctx, x, ceil_mode: bool):
+        y, idx = extension().maxpool2_forward(x, ceil_mode)
+        ctx.save_for_backward(idx)
+        ctx.input_size = x.shape[2:]
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        (idx,) = ctx.saved_tensors
+        return extension().maxpool2_backward(grad_y, idx, *ctx.input_size), None
+
+
 def unsupported(conv: nn.Conv2d) -> Optional[str]:
     """Why ``conv`` cannot use the direct kernels, or None if it can."""
     k = conv.kernel_size
@@ -119,10 +138,24 @@ class AppliedTanh(nn.Tanh):
         return x
 
 
+class DirectMaxPool2d(nn.MaxPool2d):
+    """An ``nn.MaxPool2d(2, 2)`` on the direct kernels (``MaxPool2Function``)."""
+
+    def forward(self, x):
+        return MaxPool2Function.apply(x.contiguous(), self.ceil_mode)
+
+
+def _pool_fits(pool: nn.MaxPool2d) -> bool:
+    two = (2, (2, 2))
+    return (pool.kernel_size in two and pool.stride in two and pool.padding in (0, (0, 0))
+            and pool.dilation in (1, (1, 1)) and not pool.return_indices)
+
+
 def use_direct_kernels(model: nn.Sequential) -> int:
     """Swap every (``nn.Conv2d``, ``nn.Tanh``) pair of ``model`` that the kernels support to
-    (``DirectConvTanh``, ``AppliedTanh``), in place: the same parameters, state dict and module list.
-    Returns how many pairs were swapped; raises if the model has a conv + tanh pair none of which fits."""
+    (``DirectConvTanh``, ``AppliedTanh``), and every 2x2, stride-2 ``nn.MaxPool2d`` to ``DirectMaxPool2d``,
+    in place: the same parameters, state dict and module list. Returns how many conv + tanh pairs were
+    swapped; raises if the model has a conv + tanh pair none of which fits."""
     layers = list(model)
     pairs = [(a, b) for a, b in zip(layers, layers[1:]) if type(a) is nn.Conv2d and type(b) is nn.Tanh]
     reasons = [(a, unsupported(a)) for a, _ in pairs]
@@ -134,4 +167,8 @@ def use_direct_kernels(model: nn.Sequential) -> int:
         if reason is None:
             conv.__class__, act.__class__ = DirectConvTanh, AppliedTanh
             swapped += 1
+    if swapped:  # the pooling kernel takes the float32 CPU tensors the direct convolutions give it
+        for pool in layers:
+            if type(pool) is nn.MaxPool2d and _pool_fits(pool):
+                pool.__class__ = DirectMaxPool2d
     return swapped

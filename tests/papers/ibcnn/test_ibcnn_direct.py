@@ -64,6 +64,24 @@ def test_tanh_is_within_1e7_of_the_exact_value():
     assert torch.equal(direct.extension().tanh(-z), -direct.extension().tanh(z))  # odd, exactly
 
 
+@pytest.mark.parametrize("ceil_mode", [True, False])
+@pytest.mark.parametrize("size", [(24, 24), (7, 9), (1, 3)])
+def test_max_pooling_equals_pytorchs_values_and_gradients_exactly(size, ceil_mode):
+    if not ceil_mode and min(size) < 2:
+        pytest.skip("no full window")
+    g = torch.Generator().manual_seed(size[0])
+    x = torch.randint(-3, 3, (3, 4, *size), generator=g).float()  # many ties: the same maximum must win
+    x[0, 0].fill_(-float("inf"))
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y = direct.MaxPool2Function.apply(x1, ceil_mode)
+    ref = F.max_pool2d(x2, 2, 2, ceil_mode=ceil_mode)
+    assert torch.equal(y, ref)
+    gy = torch.randn(y.shape, generator=g)
+    y.backward(gy)
+    ref.backward(gy)
+    assert torch.equal(x1.grad, x2.grad)
+
+
 def test_weight_gradient_does_not_depend_on_the_thread_count():
     g = torch.Generator().manual_seed(3)
     x, w = torch.rand(40, 3, 12, 12, generator=g), torch.randn(5, 3, 3, 3, generator=g)
@@ -102,7 +120,8 @@ def test_the_swap_keeps_parameters_layers_and_outputs():
     layers, keys = record.measured_layers(model), list(model.state_dict())
     assert direct.use_direct_kernels(model) == 4
     assert record.measured_layers(model) == layers and list(model.state_dict()) == keys
-    assert [type(m) for m in model][:2] == [direct.DirectConvTanh, direct.AppliedTanh]
+    assert [type(m) for m in model][:3] == [direct.DirectConvTanh, direct.AppliedTanh, direct.DirectConvTanh]
+    assert sum(type(m) is direct.DirectMaxPool2d for m in model) == 2
     x = torch.rand(6, 1, 28, 28)
     acts = {}
     for name, m in model.named_modules():
