@@ -158,12 +158,12 @@ def use_direct_kernels(model: nn.Sequential) -> int:
     swapped; raises if the model has a conv + tanh pair none of which fits."""
     layers = list(model)
     pairs = [(a, b) for a, b in zip(layers, layers[1:]) if type(a) is nn.Conv2d and type(b) is nn.Tanh]
-    reasons = [(a, unsupported(a)) for a, _ in pairs]
-    if pairs and all(r is not None for _, r in reasons):
+    reasons = [unsupported(conv) for conv, _ in pairs]
+    if pairs and all(r is not None for r in reasons):
         raise ValueError("ibcnn.direct_conv: no convolution of the model fits the direct kernels: "
-                         + "; ".join(f"{a}: {r}" for a, r in reasons))
+                         + "; ".join(f"{conv}: {r}" for (conv, _), r in zip(pairs, reasons)))
     swapped = 0
-    for (conv, act), (_, reason) in zip(pairs, reasons):
+    for (conv, act), reason in zip(pairs, reasons):
         if reason is None:
             conv.__class__, act.__class__ = DirectConvTanh, AppliedTanh
             swapped += 1

@@ -1,17 +1,16 @@
-// Direct (im2col-free) convolution + tanh for the few-channel, stride-1 layers of the ibcnn networks, on
-// one CPU core per image chunk: benchmarks/papers/ibcnn/direct.py builds it (torch.utils.cpp_extension)
-// and explains when and why it is used. Layout NCHW float32; every image is copied into a zero-padded
-// flat buffer whose rows keep the padded width, so a kernel tap (i, j) is one constant offset i*Wp + j and
-// the inner loops run over long contiguous spans (the 2 - 10 columns past each row's end are computed and
-// dropped). GCC vector extensions (16 floats) keep it portable; -march=native maps them to AVX-512 or AVX2.
+// Direct (im2col-free) convolution + tanh, and 2x2 max-pooling, for the few-channel, stride-1 layers of the
+// ibcnn networks: benchmarks/papers/ibcnn/direct.py builds it (torch.utils.cpp_extension) and explains when
+// and why it is used. Layout NCHW float32; every image is copied into a zero-padded flat buffer whose rows
+// keep the padded width, so a kernel tap (i, j) is one constant offset i*Wp + j and the inner loops run
+// over long contiguous spans (the 2 - 10 columns past each row's end are computed and dropped). GCC vector
+// extensions (16 floats) keep it portable; -march=native maps them to AVX-512 or AVX2.
 //   forward:  y = act(conv(x, w, b, pad)), act = tanh or none, tanh fused into the store.
-//   backward: from dL/dy, the pre-activation gradient g = dL/dy * (1 - y^2) is formed per image, then
-//             dw (register-blocked: up to 4 output channels x 6-12 (input channel, tap) pairs of 16-lane
-//             partial sums), db and, when the
-//             input needs it, dx = valid correlation of g padded by R-1-pad with the flipped, transposed
-//             kernel (the forward kernel again).
-// Determinism: images are split into CHUNKS fixed chunks whose weight-gradient partial sums are added in
-// chunk order, so the result does not depend on the number of threads.
+//   backward: from dL/dy, the pre-activation gradient g = dL/dy * (1 - y^2) is formed per image, then dw
+//             (register-blocked: up to 4 output channels x 6-12 (input channel, tap) pairs of 16-lane
+//             partial sums), db and, when the input needs it, dx = valid correlation of g padded by
+//             R-1-pad with the flipped, transposed kernel (the forward kernel again).
+// Threads: images are split over PyTorch's thread count. Determinism: the weight gradient's partial sums
+// are kept per fixed image chunk (CHUNKS) and added in chunk order, so they do not depend on the threads.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 #include <cmath>
@@ -210,7 +209,8 @@ std::vector<torch::Tensor> backward(torch::Tensor x, torch::Tensor w, torch::Ten
   for (int j = 0; j < C * RS; ++j) offs[j] = (j / RS) * LX + ((j % RS) / S) * Wp + (j % RS) % S;
   const size_t nblock = (size_t)KB * TB * 16, nacc = (size_t)NK * NJ * nblock + K * 16;  // weight, bias sums
   std::vector<float> acc((size_t)CHUNKS * nacc, 0.f);
-  auto wt = w.flip({2, 3}).transpose(0, 1).contiguous();
+  // the input gradient's kernel: flipped and transposed (only when the input needs a gradient)
+  auto wt = need_dx ? w.flip({2, 3}).transpose(0, 1).contiguous() : w;
   torch::Tensor dx = need_dx ? torch::empty({N, C, H, W}, x.options()) : torch::Tensor();
   const float *xp = x.data_ptr<float>(), *yp = act ? y.data_ptr<float>() : nullptr, *gp = gy.data_ptr<float>();
   const float* wtp = wt.data_ptr<float>();
